@@ -30,6 +30,9 @@ enum Command {
     /// Inspect and manage the delivery outbox.
     #[command(subcommand)]
     Outbox(cmd::outbox::OutboxCommand),
+    /// Check records against the provisioning policy, offline or across the org.
+    #[command(subcommand)]
+    Policy(cmd::policy::PolicyCommand),
 }
 
 fn init_logging(filter: &str, json: bool) {
@@ -51,5 +54,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Emulator(args) => cmd::emulator::run(args).await,
         Command::Audit(c) => cmd::audit::run(c).await,
         Command::Outbox(c) => cmd::outbox::run(c).await,
+        Command::Policy(c) => cmd::policy::run(c).await,
     }
 }

@@ -1,3 +1,4 @@
 pub mod audit;
 pub mod emulator;
 pub mod outbox;
+pub mod policy;
