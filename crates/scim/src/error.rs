@@ -49,7 +49,11 @@ pub struct ScimError {
 
 impl ScimError {
     pub fn new(status: u16, scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
-        Self { status, scim_type, detail: detail.into() }
+        Self {
+            status,
+            scim_type,
+            detail: detail.into(),
+        }
     }
     /// 400 with a `scimType`.
     pub fn bad_request(scim_type: ScimType, detail: impl Into<String>) -> Self {
@@ -66,7 +70,10 @@ impl ScimError {
             "detail": self.detail,
         });
         if let (Some(t), Some(map)) = (self.scim_type, body.as_object_mut()) {
-            map.insert("scimType".into(), serde_json::Value::String(t.as_str().into()));
+            map.insert(
+                "scimType".into(),
+                serde_json::Value::String(t.as_str().into()),
+            );
         }
         body
     }
