@@ -1,0 +1,102 @@
+//! Divisions, roles and role/division grants (`/api/v2/authorization/...`, user roles).
+
+use futures::stream::BoxStream;
+use reqwest::Method;
+
+use crate::client::{GenesysClient, Req, Retry, seg};
+use crate::error::Result;
+use crate::models::{
+    AuthzDivision, AuthzSubject, OrganizationRole, RoleDivisionGrants, RoleDivisionPair,
+    SubjectType, UserAuthorization,
+};
+
+impl GenesysClient {
+    /// `GET /api/v2/authorization/divisions` as a stream.
+    pub fn list_divisions(&self) -> BoxStream<'static, Result<AuthzDivision>> {
+        self.paged(Req::get("authorization/divisions"), 100)
+    }
+
+    /// `GET /api/v2/authorization/divisions/home`.
+    pub async fn get_home_division(&self) -> Result<AuthzDivision> {
+        self.call(Req::get("authorization/divisions/home")).await
+    }
+
+    /// `GET /api/v2/authorization/divisions/{id}`.
+    pub async fn get_division(&self, id: &str) -> Result<AuthzDivision> {
+        self.call(Req::get(format!("authorization/divisions/{}", seg(id))))
+            .await
+    }
+
+    /// `GET /api/v2/authorization/roles` (optionally filtered by `name`) as a stream.
+    pub fn list_roles(&self, name: Option<&str>) -> BoxStream<'static, Result<OrganizationRole>> {
+        self.paged(Req::get("authorization/roles").query_opt("name", name), 100)
+    }
+
+    /// `GET /api/v2/users/{id}/roles`.
+    pub async fn get_user_roles(&self, user_id: &str) -> Result<UserAuthorization> {
+        self.call(Req::get(format!("users/{}/roles", seg(user_id))))
+            .await
+    }
+
+    /// `PUT /api/v2/users/{id}/roles`: sets the user's roles (home division).
+    pub async fn set_user_roles(&self, user_id: &str, role_ids: &[&str]) -> Result<UserAuthorization> {
+        let req = Req::new(Method::PUT, format!("users/{}/roles", seg(user_id))).json(role_ids)?;
+        self.call(req).await
+    }
+
+    /// `GET /api/v2/authorization/subjects/{id}` (grants of a user or group).
+    pub async fn get_subject(&self, subject_id: &str) -> Result<AuthzSubject> {
+        self.call(Req::get(format!(
+            "authorization/subjects/{}",
+            seg(subject_id)
+        )))
+        .await
+    }
+
+    /// `POST …/subjects/{id}/bulkadd` (204). Adding grants is idempotent, so it is retried.
+    pub async fn add_grants(
+        &self,
+        subject_id: &str,
+        subject_type: SubjectType,
+        grants: &[RoleDivisionPair],
+    ) -> Result<()> {
+        self.grants_op(subject_id, "bulkadd", Some(subject_type), grants)
+            .await
+    }
+
+    /// `POST …/subjects/{id}/bulkremove` (204; idempotent).
+    pub async fn remove_grants(&self, subject_id: &str, grants: &[RoleDivisionPair]) -> Result<()> {
+        self.grants_op(subject_id, "bulkremove", None, grants).await
+    }
+
+    /// `POST …/subjects/{id}/bulkreplace` (204; idempotent). Grants inherited from groups stay.
+    pub async fn replace_grants(
+        &self,
+        subject_id: &str,
+        subject_type: SubjectType,
+        grants: &[RoleDivisionPair],
+    ) -> Result<()> {
+        self.grants_op(subject_id, "bulkreplace", Some(subject_type), grants)
+            .await
+    }
+
+    async fn grants_op(
+        &self,
+        subject_id: &str,
+        op: &str,
+        subject_type: Option<SubjectType>,
+        grants: &[RoleDivisionPair],
+    ) -> Result<()> {
+        let body = RoleDivisionGrants {
+            grants: grants.to_vec(),
+        };
+        let req = Req::new(
+            Method::POST,
+            format!("authorization/subjects/{}/{op}", seg(subject_id)),
+        )
+        .query_opt("subjectType", subject_type.as_ref().map(|s| s.as_str()))
+        .json(&body)?
+        .retry(Retry::Safe);
+        self.call_empty(req).await
+    }
+}
