@@ -177,6 +177,15 @@ impl CompiledFilter {
         })
     }
 
+    /// Compiles a value filter (the part inside `attr[...]`) whose paths name sub-attributes of
+    /// `parent`; used by PATCH paths. The result is evaluated against element objects with
+    /// [`CompiledFilter::matches_map`].
+    pub fn compile_element(filter: &Filter, parent: Option<&Attribute>) -> Result<Self, ScimError> {
+        Ok(Self {
+            root: compile(filter, Ctx::Element(parent))?,
+        })
+    }
+
     /// Whether `resource` matches.
     pub fn matches(&self, resource: &Resource) -> bool {
         self.root.eval(resource.as_map())

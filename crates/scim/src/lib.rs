@@ -13,12 +13,16 @@
 //! - [`error`]: [`ScimError`], the SCIM `Error` message.
 
 pub mod error;
+pub mod etag;
 pub mod eval;
 pub mod filter;
+pub mod patch;
+pub mod query;
 pub mod resource;
 pub mod schema;
 
 pub use error::{ScimError, ScimType};
 pub use eval::CompiledFilter;
 pub use filter::Filter;
+pub use patch::{PatchRequest, apply_patch, prepare_create, replace_resource};
 pub use resource::Resource;
