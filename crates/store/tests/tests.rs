@@ -1,1 +1,7 @@
+//! Integration tests of gcprov-store, each run against SQLite and the real PostgreSQL.
 
+mod support;
+
+mod audit;
+mod outbox;
+mod records;
