@@ -33,6 +33,25 @@ enum Command {
     /// Check records against the provisioning policy, offline or across the org.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
+    /// Run the SCIM 2.0 gateway that identity providers point at.
+    Serve(cmd::serve::Args),
+    /// Manage caller bearer tokens for the gateway.
+    #[command(subcommand)]
+    Token(cmd::token::TokenCommand),
+    /// Write a commented config, policy and mapping file to start from.
+    Init(cmd::init::Args),
+    /// Show the changes that would make Genesys Cloud match a desired state.
+    Plan(cmd::plan::Args),
+    /// Apply a desired state or a saved plan to Genesys Cloud.
+    Apply(cmd::apply::Args),
+    /// Apply SCIM PatchOp documents to many users from an NDJSON file.
+    Patch(cmd::patch::Args),
+    /// Create and manage Genesys groups directly.
+    #[command(subcommand)]
+    Groups(cmd::groups::GroupsCommand),
+    /// Create, audit and rotate Genesys OAuth clients with least privilege.
+    #[command(subcommand, name = "oauth-clients")]
+    OauthClients(cmd::oauth_clients::OauthClientsCommand),
 }
 
 fn init_logging(filter: &str, json: bool) {
@@ -55,5 +74,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit(c) => cmd::audit::run(c).await,
         Command::Outbox(c) => cmd::outbox::run(c).await,
         Command::Policy(c) => cmd::policy::run(c).await,
+        Command::Serve(a) => cmd::serve::run(a).await,
+        Command::Token(c) => cmd::token::run(c).await,
+        Command::Init(a) => cmd::init::run(a).await,
+        Command::Plan(a) => cmd::plan::run(a).await,
+        Command::Apply(a) => cmd::apply::run(a).await,
+        Command::Patch(a) => cmd::patch::run(a).await,
+        Command::Groups(c) => cmd::groups::run(c).await,
+        Command::OauthClients(c) => cmd::oauth_clients::run(c).await,
     }
 }

@@ -1,4 +1,12 @@
+pub mod apply;
 pub mod audit;
 pub mod emulator;
+pub mod groups;
+pub mod init;
+pub mod oauth_clients;
 pub mod outbox;
+pub mod patch;
+pub mod plan;
 pub mod policy;
+pub mod serve;
+pub mod token;
