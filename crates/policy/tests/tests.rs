@@ -1,0 +1,3 @@
+//! The one integration-test binary of gcprov-policy (submodules under `suite/`).
+
+mod suite;
