@@ -77,6 +77,11 @@ impl Req {
         Self::new(Method::GET, path)
     }
 
+    /// `/api/v2/...` without the query string (for errors and logs).
+    pub(crate) fn display_path(&self) -> String {
+        format!("/api/v2/{}", self.path)
+    }
+
     pub(crate) fn query(mut self, k: &str, v: impl ToString) -> Self {
         self.query.push((k.to_string(), v.to_string()));
         self
@@ -233,7 +238,7 @@ impl GenesysClient {
 
     /// Sends a request with pacing, re-authentication and retries.
     pub(crate) async fn execute(&self, req: &Req) -> std::result::Result<Resp, Failure> {
-        let span = tracing::debug_span!("genesys_request", method = %req.method, path = %req.path);
+        let span = tracing::debug_span!("genesys_request", method = %req.method, path = %req.display_path());
         self.execute_inner(req).instrument(span).await
     }
 
@@ -289,7 +294,7 @@ impl GenesysClient {
                     tracing::debug!(method = %req.method, path = %req.path, error_kind = %kind, latency_ms, attempt, "genesys transport error");
                     let err = Error::Transport {
                         method: req.method.to_string(),
-                        path: req.path.clone(),
+                        path: req.display_path(),
                         kind,
                         message: if kind == TransportKind::Timeout {
                             format!("no response within {:?}", cfg.request_timeout)
@@ -427,25 +432,28 @@ impl GenesysClient {
     ) -> ApiError {
         let mut parsed: Option<ErrorBody> = None;
         let mut scim: Option<ScimErrorBody> = None;
-        if !body.is_empty() {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-                let is_scim = v
-                    .get("schemas")
-                    .and_then(|s| s.as_array())
-                    .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(crate::models::SCIM_ERROR)))
-                    || (req.scim && v.get("code").is_none());
-                if is_scim {
-                    scim = serde_json::from_value(v).ok();
-                } else {
-                    parsed = serde_json::from_value(v).ok();
-                }
+        if !body.is_empty()
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+        {
+            let is_scim = v
+                .get("schemas")
+                .and_then(|s| s.as_array())
+                .is_some_and(|a| {
+                    a.iter()
+                        .any(|s| s.as_str() == Some(crate::models::SCIM_ERROR))
+                })
+                || (req.scim && v.get("code").is_none());
+            if is_scim {
+                scim = serde_json::from_value(v).ok();
+            } else {
+                parsed = serde_json::from_value(v).ok();
             }
         }
         let correlation_id =
             correlation_id.or_else(|| parsed.as_ref().and_then(|b| b.context_id.clone()));
         ApiError {
             method: req.method.to_string(),
-            path: req.path.clone(),
+            path: req.display_path(),
             status,
             body: parsed,
             scim,
@@ -490,8 +498,18 @@ impl GenesysClient {
             match self.execute(&req).await {
                 Ok(resp) => return decode(&req, &resp),
                 Err(f) if f.ambiguous => {
-                    // Give a slow first attempt the time to finish before looking for it.
-                    let wait = backoff_delay(policy, attempt).max(self.inner.cfg.request_timeout);
+                    // After a timeout the server may still be working on the first attempt:
+                    // give it two more timeouts to finish before looking for its result.
+                    let mut wait = backoff_delay(policy, attempt);
+                    if matches!(
+                        f.error,
+                        Error::Transport {
+                            kind: TransportKind::Timeout,
+                            ..
+                        }
+                    ) {
+                        wait += self.inner.cfg.request_timeout * 2;
+                    }
                     if attempt >= policy.max_attempts
                         || started.elapsed() + wait > policy.max_elapsed
                     {
@@ -530,9 +548,7 @@ impl GenesysClient {
                 let Some(page) = page else {
                     return Ok::<_, Error>(None);
                 };
-                let req = base
-                    .query("pageSize", page_size)
-                    .query("pageNumber", page);
+                let req = base.query("pageSize", page_size).query("pageNumber", page);
                 let listing: EntityListing<T> = client.call(req).await?;
                 let n = listing.entities.len();
                 let more = match listing.page_count {
@@ -556,7 +572,7 @@ pub(crate) fn decode<T: DeserializeOwned>(req: &Req, resp: &Resp) -> Result<T> {
     };
     serde_json::from_slice(body).map_err(|e| Error::Decode {
         method: req.method.to_string(),
-        path: req.path.clone(),
+        path: req.display_path(),
         message: e.to_string(),
         correlation_id: resp.correlation_id.clone(),
     })
@@ -610,7 +626,12 @@ mod tests {
     #[test]
     fn redact_blanks_secrets() {
         let s = redact(br#"{"name":"a","password":"p1","nested":{"secret":"s","access_token":"t"},"list":[{"clientSecret":"x"}]}"#);
-        assert!(!s.contains("p1") && !s.contains("\"s\"") && !s.contains("\"t\"") && !s.contains("\"x\""));
+        assert!(
+            !s.contains("p1")
+                && !s.contains("\"s\"")
+                && !s.contains("\"t\"")
+                && !s.contains("\"x\"")
+        );
         assert!(s.contains("\"a\""));
     }
 

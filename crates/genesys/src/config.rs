@@ -46,24 +46,89 @@ pub enum Region {
 /// (region, SDK id, AWS-style id, domain)
 const REGIONS: &[(Region, &str, &str, &str)] = &[
     (Region::UsEast1, "us_east_1", "us-east-1", "mypurecloud.com"),
-    (Region::UsEast2, "us_east_2", "us-east-2", "use2.us-gov-pure.cloud"),
+    (
+        Region::UsEast2,
+        "us_east_2",
+        "us-east-2",
+        "use2.us-gov-pure.cloud",
+    ),
     (Region::UsWest2, "us_west_2", "us-west-2", "usw2.pure.cloud"),
-    (Region::CaCentral1, "ca_central_1", "ca-central-1", "cac1.pure.cloud"),
+    (
+        Region::CaCentral1,
+        "ca_central_1",
+        "ca-central-1",
+        "cac1.pure.cloud",
+    ),
     (Region::SaEast1, "sa_east_1", "sa-east-1", "sae1.pure.cloud"),
-    (Region::MxCentral1, "mx_central_1", "mx-central-1", "mxc1.pure.cloud"),
+    (
+        Region::MxCentral1,
+        "mx_central_1",
+        "mx-central-1",
+        "mxc1.pure.cloud",
+    ),
     (Region::EuWest1, "eu_west_1", "eu-west-1", "mypurecloud.ie"),
     (Region::EuWest2, "eu_west_2", "eu-west-2", "euw2.pure.cloud"),
-    (Region::EuCentral1, "eu_central_1", "eu-central-1", "mypurecloud.de"),
-    (Region::EuCentral2, "eu_central_2", "eu-central-2", "euc2.pure.cloud"),
+    (
+        Region::EuCentral1,
+        "eu_central_1",
+        "eu-central-1",
+        "mypurecloud.de",
+    ),
+    (
+        Region::EuCentral2,
+        "eu_central_2",
+        "eu-central-2",
+        "euc2.pure.cloud",
+    ),
     // The EU sovereign cloud has no AWS region name; accept the dashed form of the SDK id.
-    (Region::EuscDeEast1, "eusc_de_east_1", "eusc-de-east-1", "edee1.eusc-pure.cloud"),
-    (Region::MeCentral1, "me_central_1", "me-central-1", "mec1.pure.cloud"),
-    (Region::ApSouth1, "ap_south_1", "ap-south-1", "aps1.pure.cloud"),
-    (Region::ApSoutheast1, "ap_southeast_1", "ap-southeast-1", "apse1.pure.cloud"),
-    (Region::ApSoutheast2, "ap_southeast_2", "ap-southeast-2", "mypurecloud.com.au"),
-    (Region::ApNortheast1, "ap_northeast_1", "ap-northeast-1", "mypurecloud.jp"),
-    (Region::ApNortheast2, "ap_northeast_2", "ap-northeast-2", "apne2.pure.cloud"),
-    (Region::ApNortheast3, "ap_northeast_3", "ap-northeast-3", "apne3.pure.cloud"),
+    (
+        Region::EuscDeEast1,
+        "eusc_de_east_1",
+        "eusc-de-east-1",
+        "edee1.eusc-pure.cloud",
+    ),
+    (
+        Region::MeCentral1,
+        "me_central_1",
+        "me-central-1",
+        "mec1.pure.cloud",
+    ),
+    (
+        Region::ApSouth1,
+        "ap_south_1",
+        "ap-south-1",
+        "aps1.pure.cloud",
+    ),
+    (
+        Region::ApSoutheast1,
+        "ap_southeast_1",
+        "ap-southeast-1",
+        "apse1.pure.cloud",
+    ),
+    (
+        Region::ApSoutheast2,
+        "ap_southeast_2",
+        "ap-southeast-2",
+        "mypurecloud.com.au",
+    ),
+    (
+        Region::ApNortheast1,
+        "ap_northeast_1",
+        "ap-northeast-1",
+        "mypurecloud.jp",
+    ),
+    (
+        Region::ApNortheast2,
+        "ap_northeast_2",
+        "ap-northeast-2",
+        "apne2.pure.cloud",
+    ),
+    (
+        Region::ApNortheast3,
+        "ap_northeast_3",
+        "ap-northeast-3",
+        "apne3.pure.cloud",
+    ),
 ];
 
 impl Region {
@@ -368,10 +433,15 @@ mod tests {
             assert_eq!(r.aws_id().parse::<Region>().unwrap(), r);
             assert_eq!(r.domain().parse::<Region>().unwrap(), r);
             assert_eq!(
-                format!("https://api.{}/", r.domain()).parse::<Region>().unwrap(),
+                format!("https://api.{}/", r.domain())
+                    .parse::<Region>()
+                    .unwrap(),
                 r
             );
-            assert_eq!(r.api_base().host_str().unwrap(), format!("api.{}", r.domain()));
+            assert_eq!(
+                r.api_base().host_str().unwrap(),
+                format!("api.{}", r.domain())
+            );
             assert_eq!(
                 r.login_base().host_str().unwrap(),
                 format!("login.{}", r.domain())
@@ -379,11 +449,26 @@ mod tests {
         }
         assert_eq!("EU_WEST_1".parse::<Region>().unwrap(), Region::EuWest1);
         assert_eq!("mypurecloud.ie".parse::<Region>().unwrap(), Region::EuWest1);
-        assert_eq!("eusc_de_east_1".parse::<Region>().unwrap().domain(), "edee1.eusc-pure.cloud");
-        assert_eq!("mx-central-1".parse::<Region>().unwrap().domain(), "mxc1.pure.cloud");
-        assert_eq!("ap_northeast_3".parse::<Region>().unwrap().domain(), "apne3.pure.cloud");
-        assert_eq!("me_central_1".parse::<Region>().unwrap().domain(), "mec1.pure.cloud");
-        assert!(matches!("mars-1".parse::<Region>(), Err(ConfigError::UnknownRegion(_))));
+        assert_eq!(
+            "eusc_de_east_1".parse::<Region>().unwrap().domain(),
+            "edee1.eusc-pure.cloud"
+        );
+        assert_eq!(
+            "mx-central-1".parse::<Region>().unwrap().domain(),
+            "mxc1.pure.cloud"
+        );
+        assert_eq!(
+            "ap_northeast_3".parse::<Region>().unwrap().domain(),
+            "apne3.pure.cloud"
+        );
+        assert_eq!(
+            "me_central_1".parse::<Region>().unwrap().domain(),
+            "mec1.pure.cloud"
+        );
+        assert!(matches!(
+            "mars-1".parse::<Region>(),
+            Err(ConfigError::UnknownRegion(_))
+        ));
     }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -403,7 +488,10 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.api_base.as_str(), "https://api.mypurecloud.de/");
-        assert_eq!(c.token_url().unwrap().as_str(), "https://login.mypurecloud.de/oauth/token");
+        assert_eq!(
+            c.token_url().unwrap().as_str(),
+            "https://login.mypurecloud.de/oauth/token"
+        );
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("s3cr3t-value"), "{dbg}");
         assert!(dbg.contains("cid"));
@@ -420,7 +508,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.api_base.as_str(), "http://127.0.0.1:8080/");
         // No `api.` label: the emulator serves both.
-        assert_eq!(c.token_url().unwrap().as_str(), "http://127.0.0.1:8080/oauth/token");
+        assert_eq!(
+            c.token_url().unwrap().as_str(),
+            "http://127.0.0.1:8080/oauth/token"
+        );
         let c = ClientConfig::from_lookup(env(&[
             (ENV_CLIENT_ID, "cid"),
             (ENV_CLIENT_SECRET, "x"),

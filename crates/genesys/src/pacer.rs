@@ -97,12 +97,12 @@ impl Pacer {
             if st.next > at {
                 at = st.next;
             }
-            if st.ring.len() >= limit as usize {
-                if let Some(oldest) = st.ring.pop_front() {
-                    let earliest = oldest + self.horizon;
-                    if earliest > at {
-                        at = earliest;
-                    }
+            if st.ring.len() >= limit as usize
+                && let Some(oldest) = st.ring.pop_front()
+            {
+                let earliest = oldest + self.horizon;
+                if earliest > at {
+                    at = earliest;
                 }
             }
             st.ring.push_back(at);
@@ -177,7 +177,11 @@ mod tests {
 
     #[test]
     fn burst_of_arrivals_is_spaced() {
-        let p = Pacer::new(Some(600), Duration::from_secs(60), Duration::from_millis(500));
+        let p = Pacer::new(
+            Some(600),
+            Duration::from_secs(60),
+            Duration::from_millis(500),
+        );
         let t0 = Instant::now();
         // 32 tasks arriving at the same instant get slots 100 ms apart.
         let slots: Vec<Instant> = (0..32).map(|_| p.reserve(t0).unwrap_or(t0)).collect();

@@ -94,7 +94,10 @@ mod tests {
         assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(42)));
         h.insert(RETRY_AFTER, "0.5".parse().unwrap());
         assert_eq!(parse_retry_after(&h), Some(Duration::from_millis(500)));
-        h.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(parse_retry_after(&h), None);
     }
 }

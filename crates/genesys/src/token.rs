@@ -106,7 +106,11 @@ impl TokenManager {
             )),
         });
         *self.current.write() = Some(token.clone());
-        tracing::debug!(generation, expires_in = lifetime.as_secs(), "genesys login ok");
+        tracing::debug!(
+            generation,
+            expires_in = lifetime.as_secs(),
+            "genesys login ok"
+        );
         Ok(token)
     }
 

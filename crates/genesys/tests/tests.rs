@@ -1,1 +1,3 @@
-//! Integration tests (one binary).
+//! Integration tests of gcprov-genesys against the Genesys Cloud emulator (one test binary).
+
+mod it;

@@ -39,7 +39,11 @@ impl GenesysClient {
     }
 
     /// `PUT /api/v2/users/{id}/roles`: sets the user's roles (home division).
-    pub async fn set_user_roles(&self, user_id: &str, role_ids: &[&str]) -> Result<UserAuthorization> {
+    pub async fn set_user_roles(
+        &self,
+        user_id: &str,
+        role_ids: &[&str],
+    ) -> Result<UserAuthorization> {
         let req = Req::new(Method::PUT, format!("users/{}/roles", seg(user_id))).json(role_ids)?;
         self.call(req).await
     }

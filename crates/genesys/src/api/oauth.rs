@@ -31,7 +31,8 @@ impl GenesysClient {
 
     /// `GET /api/v2/oauth/clients/{id}`.
     pub async fn get_oauth_client(&self, id: &str) -> Result<OAuthClient> {
-        self.call(Req::get(format!("oauth/clients/{}", seg(id)))).await
+        self.call(Req::get(format!("oauth/clients/{}", seg(id))))
+            .await
     }
 
     /// `PUT /api/v2/oauth/clients/{id}` (full replace).
@@ -70,8 +71,8 @@ impl GenesysClient {
     /// failure: a second regeneration only replaces a secret nobody has seen, and the
     /// secret returned last is the valid one.
     pub async fn regenerate_oauth_client_secret(&self, id: &str) -> Result<OAuthClient> {
-        let req = Req::new(Method::POST, format!("oauth/clients/{}/secret", seg(id)))
-            .retry(Retry::Safe);
+        let req =
+            Req::new(Method::POST, format!("oauth/clients/{}/secret", seg(id))).retry(Retry::Safe);
         self.call(req).await
     }
 

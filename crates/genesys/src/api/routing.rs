@@ -27,7 +27,8 @@ impl GenesysClient {
 
     /// `GET /api/v2/routing/skills/{id}`.
     pub async fn get_skill(&self, id: &str) -> Result<RoutingSkill> {
-        self.call(Req::get(format!("routing/skills/{}", seg(id)))).await
+        self.call(Req::get(format!("routing/skills/{}", seg(id))))
+            .await
     }
 
     /// The skill named exactly `name` (case-sensitive), if any.
@@ -205,6 +206,11 @@ impl GenesysClient {
     }
 
     // ------------------------------------------------------------ queues
+
+    /// `GET /api/v2/routing/queues` (optionally `name`) as a stream.
+    pub fn list_queues(&self, name: Option<&str>) -> BoxStream<'static, Result<UserQueue>> {
+        self.paged(Req::get("routing/queues").query_opt("name", name), 100)
+    }
 
     /// `GET /api/v2/routing/queues/{id}/members` as a stream (page size 100, the API max).
     pub fn list_queue_members(&self, queue_id: &str) -> BoxStream<'static, Result<QueueMember>> {

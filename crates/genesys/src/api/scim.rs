@@ -55,7 +55,10 @@ impl GenesysClient {
     async fn scim_group_call(&self, req: Req) -> Result<Versioned<ScimV2Group>> {
         let resp = self.call_resp(req.clone()).await?;
         let group: ScimV2Group = decode(&req, &resp)?;
-        let etag = etag_of(&resp, group.meta.as_ref().and_then(|m| m.version.as_deref()));
+        let etag = etag_of(
+            &resp,
+            group.meta.as_ref().and_then(|m| m.version.as_deref()),
+        );
         Ok(Versioned {
             resource: group,
             etag,
@@ -103,7 +106,9 @@ impl GenesysClient {
             let client = client.clone();
             let base = base.clone();
             async move {
-                let Some(start) = start else { return Ok::<_, crate::Error>(None) };
+                let Some(start) = start else {
+                    return Ok::<_, crate::Error>(None);
+                };
                 let req = base
                     .query("startIndex", start)
                     .query("count", SCIM_PAGE_SIZE);
@@ -144,10 +149,7 @@ impl GenesysClient {
         let user: ScimV2User = self
             .create_with_lookup(req, || self.scim_find_user(&user_name))
             .await?;
-        let etag = user
-            .meta
-            .as_ref()
-            .and_then(|m| m.version.clone());
+        let etag = user.meta.as_ref().and_then(|m| m.version.clone());
         Ok(Versioned {
             resource: user,
             etag,
@@ -206,7 +208,10 @@ impl GenesysClient {
             return Ok(Conditional::NotModified);
         }
         let group: ScimV2Group = decode(&req, &resp)?;
-        let etag = etag_of(&resp, group.meta.as_ref().and_then(|m| m.version.as_deref()));
+        let etag = etag_of(
+            &resp,
+            group.meta.as_ref().and_then(|m| m.version.as_deref()),
+        );
         Ok(Conditional::Modified(Versioned {
             resource: group,
             etag,

@@ -83,7 +83,8 @@ impl GenesysClient {
 
     /// `GET /api/v2/users/{id}/state`.
     pub async fn get_user_state(&self, id: &str) -> Result<UserState> {
-        self.call(Req::get(format!("users/{}/state", seg(id)))).await
+        self.call(Req::get(format!("users/{}/state", seg(id))))
+            .await
     }
 
     /// `PUT /api/v2/users/{id}/state` (carries the version).
@@ -109,7 +110,9 @@ impl GenesysClient {
             let client = client.clone();
             let mut body = body.clone();
             async move {
-                let Some(page) = page else { return Ok::<_, crate::Error>(None) };
+                let Some(page) = page else {
+                    return Ok::<_, crate::Error>(None);
+                };
                 body.page_number = Some(page);
                 if body.page_size.is_none() {
                     body.page_size = Some(100);
@@ -131,7 +134,9 @@ impl GenesysClient {
         body.page_size = Some(25);
         let r = self.search_users(&body).await?;
         Ok(r.results.into_iter().find(|u| {
-            u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email))
+            u.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
                 && u.state != Some(EntityState::Deleted)
         }))
     }
@@ -144,7 +149,9 @@ impl GenesysClient {
         ]);
         let r = self.search_users(&body).await?;
         Ok(r.results.into_iter().find(|u| {
-            u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email))
+            u.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
         }))
     }
 
@@ -178,7 +185,12 @@ impl GenesysClient {
     }
 
     /// `DELETE /api/v2/users/{id}/externalid/{authority}/{key}`.
-    pub async fn delete_external_id(&self, user_id: &str, authority: &str, key: &str) -> Result<()> {
+    pub async fn delete_external_id(
+        &self,
+        user_id: &str,
+        authority: &str,
+        key: &str,
+    ) -> Result<()> {
         self.call_empty(Req::new(
             Method::DELETE,
             format!(

@@ -904,10 +904,16 @@ mod tests {
                 "groups":[{"value":"g","$ref":"/x"}],"meta":{"version":"\"3\""}}"#,
         )
         .unwrap();
-        assert_eq!(u.genesys.unwrap().routing_skills.unwrap()[0].name.as_deref(), Some("S"));
+        assert_eq!(
+            u.genesys.unwrap().routing_skills.unwrap()[0]
+                .name
+                .as_deref(),
+            Some("S")
+        );
         assert_eq!(u.groups.unwrap()[0].reference.as_deref(), Some("/x"));
         let e: ScimErrorBody =
-            serde_json::from_str(r#"{"status":409,"scimType":"invalidVers","detail":"d"}"#).unwrap();
+            serde_json::from_str(r#"{"status":409,"scimType":"invalidVers","detail":"d"}"#)
+                .unwrap();
         assert_eq!(e.status.as_deref(), Some("409"));
         let p = ScimPatchRequest::new(vec![ScimPatchOperation {
             op: ScimPatchOpKind::Replace,

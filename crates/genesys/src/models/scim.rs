@@ -9,9 +9,11 @@ pub const SCIM_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// Core group schema URN.
 pub const SCIM_GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// Enterprise user extension URN.
-pub const SCIM_ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const SCIM_ENTERPRISE_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 /// Genesys user extension URN.
-pub const SCIM_GENESYS_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User";
+pub const SCIM_GENESYS_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User";
 /// PATCH message URN.
 pub const SCIM_PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 /// Error message URN.

@@ -1,0 +1,5 @@
+pub mod common;
+mod faults;
+mod ops;
+mod pacing;
+mod secrets;
