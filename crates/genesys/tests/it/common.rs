@@ -107,3 +107,14 @@ pub fn email(tag: &str, i: usize) -> String {
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     )
 }
+
+/// Faults injected so far (`GET /emulator/faults`).
+pub async fn faults_injected(emu: &EmulatorHandle) -> u64 {
+    let v: serde_json::Value = reqwest::get(format!("{}/emulator/faults", emu.base_url()))
+        .await
+        .expect("faults")
+        .json()
+        .await
+        .expect("faults json");
+    v["injected"].as_u64().unwrap_or(0)
+}

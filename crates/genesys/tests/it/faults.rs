@@ -130,6 +130,7 @@ async fn two_second_latency_spikes_with_a_one_second_timeout() {
     )
     .await;
     let emails = create_and_patch(c.clone(), "slow", 20, 4).await;
+    assert!(faults_injected(&emu).await > 0, "no latency spike was injected");
     clear_faults(&emu).await;
     assert_eq!(
         emu.user_count(),
@@ -179,6 +180,7 @@ async fn dropped_connections() {
     )
     .await;
     let emails = create_and_patch(c.clone(), "drop", 40, 8).await;
+    assert!(faults_injected(&emu).await > 0, "no connection was dropped");
     clear_faults(&emu).await;
     assert_eq!(emu.user_count(), before + 40);
     assert_exactly_once(&c, &emails).await;

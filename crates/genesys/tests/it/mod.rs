@@ -1,5 +1,6 @@
 pub mod common;
 mod faults;
+mod logs;
 mod ops;
 mod pacing;
 mod secrets;
