@@ -1,0 +1,313 @@
+//! Authorization: roles, subjects (grants), divisions.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::db::{Db, Division, PropertyChange, Role, State as UState};
+use crate::error::ApiError;
+use crate::server::{App, Caller};
+use crate::users::audit;
+use crate::util::{Page, Query, empty, iso, listing, ok, parse_json, parse_uuid};
+
+fn role_json(db: &Db, r: &Role) -> Value {
+    let users = db
+        .users
+        .values()
+        .filter(|u| u.state != UState::Deleted && u.grants.iter().any(|(x, _)| *x == r.id))
+        .count();
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "description": r.description.clone().unwrap_or_default(),
+        "permissions": r.permissions,
+        "permissionPolicies": [],
+        "userCount": users,
+        "default": false,
+        "base": false,
+        "selfUri": format!("/api/v2/authorization/roles/{}", r.id),
+    })
+}
+
+pub async fn roles_list(
+    State(app): State<App>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = Query::parse(raw.as_deref());
+    let page = Page::from_query(&q, 500)?;
+    let name = q.get("name").map(str::to_lowercase);
+    let ids: Vec<Uuid> = q.all("id").iter().filter_map(|i| parse_uuid(i)).collect();
+    let perms = q.all("permission");
+    let db = app.db.read();
+    let mut rs: Vec<&Role> = db
+        .roles
+        .iter()
+        .filter(|r| {
+            name.as_deref()
+                .is_none_or(|n| r.name.to_lowercase().starts_with(n))
+        })
+        .filter(|r| ids.is_empty() || ids.contains(&r.id))
+        .filter(|r| perms.iter().all(|p| r.permissions.contains(p)))
+        .collect();
+    rs.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    let total = rs.len();
+    let entities = page
+        .slice(&rs)
+        .into_iter()
+        .map(|r| role_json(&db, r))
+        .collect();
+    Ok(ok(listing(
+        "/api/v2/authorization/roles",
+        "",
+        page,
+        total,
+        entities,
+    )))
+}
+
+pub async fn role_get(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let db = app.db.read();
+    let r = parse_uuid(&id)
+        .and_then(|i| db.role(i))
+        .ok_or_else(ApiError::not_found)?;
+    Ok(ok(role_json(&db, r)))
+}
+
+fn division_json(d: &Division) -> Value {
+    json!({
+        "id": d.id,
+        "name": d.name,
+        "description": d.description.clone().unwrap_or_default(),
+        "homeDivision": d.home,
+        "selfUri": format!("/api/v2/authorization/divisions/{}", d.id),
+    })
+}
+
+pub async fn divisions_list(
+    State(app): State<App>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = Query::parse(raw.as_deref());
+    let page = Page::from_query(&q, 500)?;
+    let name = q.get("name").map(str::to_lowercase);
+    let db = app.db.read();
+    let ds: Vec<&Division> = db
+        .divisions
+        .iter()
+        .filter(|d| name.as_deref().is_none_or(|n| d.name.to_lowercase() == n))
+        .collect();
+    let total = ds.len();
+    let entities = page.slice(&ds).into_iter().map(division_json).collect();
+    Ok(ok(listing(
+        "/api/v2/authorization/divisions",
+        "",
+        page,
+        total,
+        entities,
+    )))
+}
+
+pub async fn division_home(State(app): State<App>) -> Response {
+    let db = app.db.read();
+    ok(division_json(db.home_division()))
+}
+
+pub async fn division_get(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let db = app.db.read();
+    let d = parse_uuid(&id)
+        .and_then(|i| db.division(i))
+        .ok_or_else(ApiError::not_found)?;
+    Ok(ok(division_json(d)))
+}
+
+enum Subject {
+    User(Uuid),
+    Group(Uuid),
+}
+
+fn subject(db: &Db, id: &str) -> Result<Subject, ApiError> {
+    let sid = parse_uuid(id).ok_or_else(ApiError::not_found)?;
+    if db
+        .users
+        .get(&sid)
+        .is_some_and(|u| u.state != UState::Deleted)
+    {
+        Ok(Subject::User(sid))
+    } else if db.groups.contains_key(&sid) {
+        Ok(Subject::Group(sid))
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+fn grants_of<'a>(db: &'a mut Db, s: &Subject) -> Option<&'a mut Vec<(Uuid, Uuid)>> {
+    match s {
+        Subject::User(u) => db.users.get_mut(u).map(|u| &mut u.grants),
+        Subject::Group(g) => db.groups.get_mut(g).map(|g| &mut g.grants),
+    }
+}
+
+pub async fn subject_get(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let db = app.db.read();
+    let s = subject(&db, &id)?;
+    let (sid, name, grants, version) = match s {
+        Subject::User(u) => {
+            let u = &db.users[&u];
+            (u.id, u.name.to_string(), u.grants.clone(), u.version)
+        }
+        Subject::Group(g) => {
+            let g = &db.groups[&g];
+            (g.id, g.name.clone(), g.grants.clone(), g.version)
+        }
+    };
+    let grants: Vec<Value> = grants
+        .iter()
+        .filter_map(|(r, d)| {
+            let role = db.role(*r)?;
+            let div = db.division(*d)?;
+            Some(json!({
+                "subjectId": sid,
+                "division": division_json(div),
+                "role": {"id": role.id, "name": role.name, "description": role.description.clone().unwrap_or_default(), "policies": [], "default": false},
+                "grantMadeAt": iso(0),
+            }))
+        })
+        .collect();
+    Ok(ok(
+        json!({"id": sid, "name": name, "grants": grants, "version": version, "selfUri": format!("/api/v2/authorization/subjects/{sid}")}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct GrantsIn {
+    grants: Option<Vec<PairIn>>,
+}
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PairIn {
+    role_id: Option<String>,
+    division_id: Option<String>,
+}
+
+fn parse_grants(db: &Db, body: &[u8]) -> Result<Vec<(Uuid, Uuid)>, ApiError> {
+    let req: GrantsIn = parse_json(body)?;
+    let list = req
+        .grants
+        .ok_or_else(|| ApiError::invalid_value("grants", "grants is required"))?;
+    let mut out = Vec::new();
+    for p in list {
+        let r = p
+            .role_id
+            .as_deref()
+            .and_then(parse_uuid)
+            .filter(|r| db.role(*r).is_some())
+            .ok_or_else(|| {
+                ApiError::invalid_value("roleId", "roleId must name an existing role")
+            })?;
+        let d = p
+            .division_id
+            .as_deref()
+            .and_then(parse_uuid)
+            .filter(|d| db.division(*d).is_some())
+            .ok_or_else(|| {
+                ApiError::invalid_value("divisionId", "divisionId must name an existing division")
+            })?;
+        if !out.contains(&(r, d)) {
+            out.push((r, d));
+        }
+    }
+    Ok(out)
+}
+
+fn bulk(app: &App, c: &Caller, id: &str, body: &[u8], op: &str) -> Result<Response, ApiError> {
+    let now = app.now_ms();
+    let mut db = app.db.write();
+    let s = subject(&db, id)?;
+    if let Subject::Group(g) = s
+        && !db.groups[&g].roles_enabled
+    {
+        return Err(ApiError::bad_request(
+            "Roles are not enabled for this group.",
+        ));
+    }
+    let pairs = parse_grants(&db, body)?;
+    let sid = match s {
+        Subject::User(u) | Subject::Group(u) => u,
+    };
+    let Some(grants) = grants_of(&mut db, &s) else {
+        return Err(ApiError::not_found());
+    };
+    let old: Vec<String> = grants.iter().map(|(r, d)| format!("{r}/{d}")).collect();
+    match op {
+        "add" => {
+            for p in pairs {
+                if !grants.contains(&p) {
+                    grants.push(p);
+                }
+            }
+        }
+        "remove" => grants.retain(|g| !pairs.contains(g)),
+        _ => *grants = pairs,
+    }
+    let new: Vec<String> = grants.iter().map(|(r, d)| format!("{r}/{d}")).collect();
+    let entity = if matches!(s, Subject::User(_)) {
+        "User"
+    } else {
+        "Group"
+    };
+    audit(
+        &mut db,
+        now,
+        &c.client_id,
+        "PeoplePermissions",
+        "Update",
+        entity,
+        sid.to_string(),
+        None,
+        vec![PropertyChange {
+            property: "grants".into(),
+            old_values: old,
+            new_values: new,
+        }],
+    );
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn bulk_add(
+    State(app): State<App>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    bulk(&app, &c, &id, &body, "add")
+}
+pub async fn bulk_remove(
+    State(app): State<App>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    bulk(&app, &c, &id, &body, "remove")
+}
+pub async fn bulk_replace(
+    State(app): State<App>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    bulk(&app, &c, &id, &body, "replace")
+}

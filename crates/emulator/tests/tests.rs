@@ -1,0 +1,6 @@
+//! Integration tests of the emulator through plain HTTP (one test binary, submodules).
+
+mod common;
+
+mod auth;
+mod users;
