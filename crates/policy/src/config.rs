@@ -28,7 +28,15 @@ pub const RULE_KINDS: &[&str] = &[
 ];
 
 /// Keys every top-level rule may have, in addition to its kind's keys.
-const COMMON_KEYS: &[&str] = &["name", "kind", "mode", "code", "message", "applies_to", "description"];
+const COMMON_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "mode",
+    "code",
+    "message",
+    "applies_to",
+    "description",
+];
 /// Keys a nested (`then`) rule may have in addition to its kind's keys.
 const NESTED_KEYS: &[&str] = &["kind", "code", "message", "description"];
 
@@ -72,7 +80,12 @@ impl<'a> Loader<'a> {
         (idx + 1, offset.saturating_sub(start) + 1)
     }
 
-    pub(crate) fn err(&self, span: Range<usize>, rule: Option<&str>, message: impl Into<String>) -> PolicyError {
+    pub(crate) fn err(
+        &self,
+        span: Range<usize>,
+        rule: Option<&str>,
+        message: impl Into<String>,
+    ) -> PolicyError {
         let (line, column) = self.pos(span.start);
         PolicyError::Invalid {
             file: self.file.to_string(),
@@ -96,13 +109,19 @@ pub(crate) fn load(file: &str, text: &str) -> Result<Loaded, PolicyError> {
         let span = e.span().unwrap_or(0..0);
         ld.err(span, None, format!("invalid TOML: {}", e.message()))
     })?;
-    let mut meta = PolicyRef { name: file.to_string(), version: None };
+    let mut meta = PolicyRef {
+        name: file.to_string(),
+        version: None,
+    };
     let mut rules = Vec::new();
     let mut names = HashSet::new();
     for (k, v) in doc.get_ref().iter() {
         match k.get_ref().as_ref() {
             "policy" => {
-                let t = v.get_ref().as_table().ok_or_else(|| ld.err(v.span(), None, "'policy' must be a table"))?;
+                let t = v
+                    .get_ref()
+                    .as_table()
+                    .ok_or_else(|| ld.err(v.span(), None, "'policy' must be a table"))?;
                 for (pk, pv) in t.iter() {
                     match pk.get_ref().as_ref() {
                         "name" => meta.name = str_of(&ld, None, "name", pv)?,
@@ -110,7 +129,13 @@ pub(crate) fn load(file: &str, text: &str) -> Result<Loaded, PolicyError> {
                             meta.version = Some(match pv.get_ref() {
                                 DeValue::Integer(i) => i.as_str().to_string(),
                                 DeValue::String(s) => s.to_string(),
-                                _ => return Err(ld.err(pv.span(), None, "'policy.version' must be a string or an integer")),
+                                _ => {
+                                    return Err(ld.err(
+                                        pv.span(),
+                                        None,
+                                        "'policy.version' must be a string or an integer",
+                                    ));
+                                }
                             })
                         }
                         "description" => {
@@ -127,15 +152,21 @@ pub(crate) fn load(file: &str, text: &str) -> Result<Loaded, PolicyError> {
                 }
             }
             "rule" => {
-                let arr = v
-                    .get_ref()
-                    .as_array()
-                    .ok_or_else(|| ld.err(v.span(), None, "'rule' must be an array of tables: write [[rule]]"))?;
+                let arr = v.get_ref().as_array().ok_or_else(|| {
+                    ld.err(
+                        v.span(),
+                        None,
+                        "'rule' must be an array of tables: write [[rule]]",
+                    )
+                })?;
                 for (i, item) in arr.iter().enumerate() {
-                    let t = item
-                        .get_ref()
-                        .as_table()
-                        .ok_or_else(|| ld.err(item.span(), None, "each rule must be a table: write [[rule]]"))?;
+                    let t = item.get_ref().as_table().ok_or_else(|| {
+                        ld.err(
+                            item.span(),
+                            None,
+                            "each rule must be a table: write [[rule]]",
+                        )
+                    })?;
                     let rule = compile_rule(&ld, t, item.span(), i + 1, None)?;
                     if !names.insert(rule.name.clone()) {
                         return Err(ld.err(
@@ -160,17 +191,30 @@ pub(crate) fn load(file: &str, text: &str) -> Result<Loaded, PolicyError> {
 }
 
 fn get<'t, 'i>(t: &'t DeTable<'i>, key: &str) -> Option<&'t Val<'i>> {
-    t.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(_, v)| v)
+    t.iter()
+        .find(|(k, _)| k.get_ref().as_ref() == key)
+        .map(|(_, v)| v)
 }
 
 fn key_span(t: &DeTable<'_>, key: &str) -> Option<Range<usize>> {
-    t.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(k, _)| k.span())
+    t.iter()
+        .find(|(k, _)| k.get_ref().as_ref() == key)
+        .map(|(k, _)| k.span())
 }
 
-fn str_of(ld: &Loader<'_>, rule: Option<&str>, key: &str, v: &Val<'_>) -> Result<String, PolicyError> {
+fn str_of(
+    ld: &Loader<'_>,
+    rule: Option<&str>,
+    key: &str,
+    v: &Val<'_>,
+) -> Result<String, PolicyError> {
     match v.get_ref() {
         DeValue::String(s) => Ok(s.to_string()),
-        other => Err(ld.err(v.span(), rule, format!("'{key}' must be a string, not {}", other.type_str()))),
+        other => Err(ld.err(
+            v.span(),
+            rule,
+            format!("'{key}' must be a string, not {}", other.type_str()),
+        )),
     }
 }
 
@@ -201,7 +245,10 @@ impl Fields<'_, '_, '_> {
             None => Ok(None),
             Some(v) => match v.get_ref() {
                 DeValue::Boolean(b) => Ok(Some(*b)),
-                other => Err(self.err(v.span(), format!("'{key}' must be true or false, not {}", other.type_str()))),
+                other => Err(self.err(
+                    v.span(),
+                    format!("'{key}' must be true or false, not {}", other.type_str()),
+                )),
             },
         }
     }
@@ -211,19 +258,37 @@ impl Fields<'_, '_, '_> {
             Some(v) => match v.get_ref() {
                 DeValue::Integer(i) => {
                     let s = i.as_str().replace('_', "");
-                    let n = if i.radix() == 10 { s.parse::<usize>().ok() } else { usize::from_str_radix(&s, i.radix()).ok() };
-                    n.map(Some)
-                        .ok_or_else(|| self.err(v.span(), format!("'{key}' must be a non-negative integer")))
+                    let n = if i.radix() == 10 {
+                        s.parse::<usize>().ok()
+                    } else {
+                        usize::from_str_radix(&s, i.radix()).ok()
+                    };
+                    n.map(Some).ok_or_else(|| {
+                        self.err(v.span(), format!("'{key}' must be a non-negative integer"))
+                    })
                 }
-                other => Err(self.err(v.span(), format!("'{key}' must be an integer, not {}", other.type_str()))),
+                other => Err(self.err(
+                    v.span(),
+                    format!("'{key}' must be an integer, not {}", other.type_str()),
+                )),
             },
         }
     }
     fn opt_str_list(&self, key: &str) -> Result<StrList, PolicyError> {
-        let Some(v) = get(self.t, key) else { return Ok(None) };
+        let Some(v) = get(self.t, key) else {
+            return Ok(None);
+        };
         let arr = match v.get_ref() {
             DeValue::Array(a) => a,
-            other => return Err(self.err(v.span(), format!("'{key}' must be an array of strings, not {}", other.type_str()))),
+            other => {
+                return Err(self.err(
+                    v.span(),
+                    format!(
+                        "'{key}' must be an array of strings, not {}",
+                        other.type_str()
+                    ),
+                ));
+            }
         };
         let mut out = Vec::new();
         for item in arr.iter() {
@@ -231,12 +296,19 @@ impl Fields<'_, '_, '_> {
         }
         Ok(Some((out, v.span())))
     }
-    fn path(&self, key: &str, kind: ResourceKind, default: Option<&str>) -> Result<CompiledPath, PolicyError> {
+    fn path(
+        &self,
+        key: &str,
+        kind: ResourceKind,
+        default: Option<&str>,
+    ) -> Result<CompiledPath, PolicyError> {
         let (text, span) = match self.opt_str(key)? {
             Some(x) => x,
             None => match default {
                 Some(d) => (d.to_string(), self.span.clone()),
-                None => return Err(self.err(self.span.clone(), format!("missing required key '{key}'"))),
+                None => {
+                    return Err(self.err(self.span.clone(), format!("missing required key '{key}'")));
+                }
             },
         };
         compile_path(self.ld, &self.rule, &text, span, kind)
@@ -250,7 +322,13 @@ fn compile_path(
     span: Range<usize>,
     kind: ResourceKind,
 ) -> Result<CompiledPath, PolicyError> {
-    CompiledPath::parse(text, kind).map_err(|e| ld.err(span, Some(rule), format!("unknown or invalid attribute path '{text}': {e}")))
+    CompiledPath::parse(text, kind).map_err(|e| {
+        ld.err(
+            span,
+            Some(rule),
+            format!("unknown or invalid attribute path '{text}': {e}"),
+        )
+    })
 }
 
 /// Lower-cased attribute name of a path, for choosing a default code.
@@ -273,30 +351,59 @@ fn compile_rule(
             Some(v) => {
                 let n = str_of(ld, None, "name", v)?;
                 if n.trim().is_empty() {
-                    return Err(ld.err(v.span(), None, format!("rule #{index} has an empty 'name'")));
+                    return Err(ld.err(
+                        v.span(),
+                        None,
+                        format!("rule #{index} has an empty 'name'"),
+                    ));
                 }
                 n
             }
-            None => return Err(ld.err(span, Some(&format!("#{index}")), "missing required key 'name'")),
+            None => {
+                return Err(ld.err(
+                    span,
+                    Some(&format!("#{index}")),
+                    "missing required key 'name'",
+                ));
+            }
         },
     };
-    let f = Fields { ld, t, span: span.clone(), rule: name.clone() };
+    let f = Fields {
+        ld,
+        t,
+        span: span.clone(),
+        rule: name.clone(),
+    };
     let (kind, kind_span) = f.req_str("kind")?;
     let Some(kind) = RULE_KINDS.iter().copied().find(|k| *k == kind) else {
-        return Err(f.err(kind_span, format!("unknown rule kind '{kind}' (known kinds: {})", RULE_KINDS.join(", "))));
+        return Err(f.err(
+            kind_span,
+            format!(
+                "unknown rule kind '{kind}' (known kinds: {})",
+                RULE_KINDS.join(", ")
+            ),
+        ));
     };
-    let allowed: Vec<&str> = if nested { NESTED_KEYS } else { COMMON_KEYS }.iter().chain(kind_keys(kind)).copied().collect();
+    let allowed: Vec<&str> = if nested { NESTED_KEYS } else { COMMON_KEYS }
+        .iter()
+        .chain(kind_keys(kind))
+        .copied()
+        .collect();
     for (k, _) in t.iter() {
         let key = k.get_ref().as_ref();
         if !allowed.contains(&key) {
             let hint = if nested && COMMON_KEYS.contains(&key) {
-                " (a nested 'then' rule inherits name, mode and applies_to from its parent)".to_string()
+                " (a nested 'then' rule inherits name, mode and applies_to from its parent)"
+                    .to_string()
             } else {
                 String::new()
             };
             return Err(f.err(
                 k.span(),
-                format!("unknown key '{key}' for a rule of kind '{kind}' (allowed: {}){hint}", allowed.join(", ")),
+                format!(
+                    "unknown key '{key}' for a rule of kind '{kind}' (allowed: {}){hint}",
+                    allowed.join(", ")
+                ),
             ));
         }
     }
@@ -308,7 +415,9 @@ fn compile_rule(
                 "enforce" => Mode::Enforce,
                 "warn" => Mode::Warn,
                 "off" => Mode::Off,
-                _ => return Err(f.err(sp, format!("unknown mode '{m}' (use enforce, warn or off)"))),
+                _ => {
+                    return Err(f.err(sp, format!("unknown mode '{m}' (use enforce, warn or off)")));
+                }
             },
         },
     };
@@ -319,7 +428,12 @@ fn compile_rule(
             Some((a, sp)) => match a.as_str() {
                 "user" => ResourceKind::User,
                 "group" => ResourceKind::Group,
-                _ => return Err(f.err(sp, format!("unknown 'applies_to' value '{a}' (use user or group)"))),
+                _ => {
+                    return Err(f.err(
+                        sp,
+                        format!("unknown 'applies_to' value '{a}' (use user or group)"),
+                    ));
+                }
             },
         },
     };
@@ -327,9 +441,13 @@ fn compile_rule(
         None => None,
         Some((c, sp)) => {
             let ok = c.starts_with(|ch: char| ch.is_ascii_uppercase())
-                && c.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_');
+                && c.chars()
+                    .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_');
             if !ok {
-                return Err(f.err(sp, format!("code '{c}' must be UPPER_SNAKE_CASE (e.g. POLICY_TITLE_REQUIRED)")));
+                return Err(f.err(
+                    sp,
+                    format!("code '{c}' must be UPPER_SNAKE_CASE (e.g. POLICY_TITLE_REQUIRED)"),
+                ));
             }
             Some(c)
         }
@@ -341,10 +459,17 @@ fn compile_rule(
     let (check, default_code): (Check, &str) = match kind {
         "required" => {
             let p = f.path("path", k, None)?;
-            let code = if is_attr(&p, "userName") { codes::MISSING_USERNAME } else { codes::MISSING_ATTRIBUTE };
+            let code = if is_attr(&p, "userName") {
+                codes::MISSING_USERNAME
+            } else {
+                codes::MISSING_ATTRIBUTE
+            };
             (Check::Required(p), code)
         }
-        "forbidden" => (Check::Forbidden(f.path("path", k, None)?), codes::FORBIDDEN_ATTRIBUTE),
+        "forbidden" => (
+            Check::Forbidden(f.path("path", k, None)?),
+            codes::FORBIDDEN_ATTRIBUTE,
+        ),
         "primary_email" => {
             if k != ResourceKind::User {
                 return Err(f.err(span, "'primary_email' applies to users only"));
@@ -354,11 +479,14 @@ fn compile_rule(
         "email_domain" => {
             let path = f.path("path", k, Some("emails.value"))?;
             let domains = |key: &str| -> Result<Option<DomainSet>, PolicyError> {
-                let Some((list, _)) = f.opt_str_list(key)? else { return Ok(None) };
+                let Some((list, _)) = f.opt_str_list(key)? else {
+                    return Ok(None);
+                };
                 let mut set = HashSet::new();
                 for (d, sp) in list {
-                    let n = normalise_domain(d.trim_start_matches('@'))
-                        .ok_or_else(|| f.err(sp, format!("'{d}' is not a valid domain name (IDNA)")))?;
+                    let n = normalise_domain(d.trim_start_matches('@')).ok_or_else(|| {
+                        f.err(sp, format!("'{d}' is not a valid domain name (IDNA)"))
+                    })?;
                     set.insert(n);
                 }
                 Ok(Some(DomainSet { domains: set }))
@@ -373,7 +501,9 @@ fn compile_rule(
                 Check::EmailDomain {
                     path,
                     allow,
-                    deny: deny.unwrap_or(DomainSet { domains: HashSet::new() }),
+                    deny: deny.unwrap_or(DomainSet {
+                        domains: HashSet::new(),
+                    }),
                     include_subdomains,
                 },
                 codes::INVALID_EMAIL_DOMAIN,
@@ -383,8 +513,13 @@ fn compile_rule(
             let allow = kind == "allowed_values";
             let path = f.path("path", k, None)?;
             let case_sensitive = f.opt_bool("case_sensitive")?.unwrap_or(false);
-            let (list, _) = f.opt_str_list("values")?.ok_or_else(|| f.err(span.clone(), "missing required key 'values'"))?;
-            let values = list.into_iter().map(|(v, _)| if case_sensitive { v } else { v.to_lowercase() }).collect();
+            let (list, _) = f
+                .opt_str_list("values")?
+                .ok_or_else(|| f.err(span.clone(), "missing required key 'values'"))?;
+            let values = list
+                .into_iter()
+                .map(|(v, _)| if case_sensitive { v } else { v.to_lowercase() })
+                .collect();
             let code = if is_attr(&path, "department") {
                 codes::DEPARTMENT_DENIED
             } else if allow {
@@ -392,7 +527,15 @@ fn compile_rule(
             } else {
                 codes::VALUE_DENIED
             };
-            (Check::Values { path, values, case_sensitive, allow }, code)
+            (
+                Check::Values {
+                    path,
+                    values,
+                    case_sensitive,
+                    allow,
+                },
+                code,
+            )
         }
         "regex" => {
             let path = f.path("path", k, None)?;
@@ -400,8 +543,17 @@ fn compile_rule(
             let re = regex::RegexBuilder::new(&pat)
                 .size_limit(1 << 20)
                 .build()
-                .map_err(|e| f.err(sp, format!("invalid regex '{pat}': {}", first_line(&e.to_string()))))?;
-            let code = if is_attr(&path, "costCenter") { codes::COST_CENTER_MISMATCH } else { codes::PATTERN_MISMATCH };
+                .map_err(|e| {
+                    f.err(
+                        sp,
+                        format!("invalid regex '{pat}': {}", first_line(&e.to_string())),
+                    )
+                })?;
+            let code = if is_attr(&path, "costCenter") {
+                codes::COST_CENTER_MISMATCH
+            } else {
+                codes::PATTERN_MISMATCH
+            };
             (Check::Regex { path, re }, code)
         }
         "length" => {
@@ -409,28 +561,50 @@ fn compile_rule(
             let min = f.opt_usize("min")?;
             let max = f.opt_usize("max")?;
             match (min, max) {
-                (None, None) => return Err(f.err(span, "a 'length' rule needs 'min', 'max' or both")),
-                (Some(a), Some(b)) if a > b => return Err(f.err(span, format!("'min' ({a}) is greater than 'max' ({b})"))),
+                (None, None) => {
+                    return Err(f.err(span, "a 'length' rule needs 'min', 'max' or both"));
+                }
+                (Some(a), Some(b)) if a > b => {
+                    return Err(f.err(span, format!("'min' ({a}) is greater than 'max' ({b})")));
+                }
                 _ => {}
             }
-            (Check::Length { path, min, max }, codes::LENGTH_OUT_OF_BOUNDS)
+            (
+                Check::Length { path, min, max },
+                codes::LENGTH_OUT_OF_BOUNDS,
+            )
         }
         "conditional" => {
             let (when_text, sp) = f.req_str("when")?;
-            let when = Cond::compile(&when_text, k)
-                .map_err(|e| f.err(sp.clone(), format!("invalid 'when' filter '{when_text}': {e}")))?;
-            let then_v = get(t, "then").ok_or_else(|| f.err(span.clone(), "missing required key 'then' (the rule that must hold)"))?;
-            let then_t = then_v
-                .get_ref()
-                .as_table()
-                .ok_or_else(|| f.err(then_v.span(), "'then' must be a table: write [rule.then] or then = { kind = ... }"))?;
+            let when = Cond::compile(&when_text, k).map_err(|e| {
+                f.err(
+                    sp.clone(),
+                    format!("invalid 'when' filter '{when_text}': {e}"),
+                )
+            })?;
+            let then_v = get(t, "then").ok_or_else(|| {
+                f.err(
+                    span.clone(),
+                    "missing required key 'then' (the rule that must hold)",
+                )
+            })?;
+            let then_t = then_v.get_ref().as_table().ok_or_else(|| {
+                f.err(
+                    then_v.span(),
+                    "'then' must be a table: write [rule.then] or then = { kind = ... }",
+                )
+            })?;
             let then = compile_rule(ld, then_t, then_v.span(), index, Some((&name, mode, k)))?;
             let code = then.code.clone();
             let mut rule_then = then;
             if let Some(c) = &custom_code {
                 rule_then.code = c.clone();
             }
-            let check = Check::Conditional { when, when_text, then: Box::new(rule_then) };
+            let check = Check::Conditional {
+                when,
+                when_text,
+                then: Box::new(rule_then),
+            };
             // A conditional's violations carry the nested rule's code; keep it for listing.
             return Ok(Rule {
                 name,
@@ -446,7 +620,9 @@ fn compile_rule(
         "unique" => (Check::Unique(f.path("path", k, None)?), codes::NOT_UNIQUE),
         "max_groups" => {
             let path = f.path("path", k, Some("groups"))?;
-            let max = f.opt_usize("max")?.ok_or_else(|| f.err(span.clone(), "missing required key 'max'"))?;
+            let max = f
+                .opt_usize("max")?
+                .ok_or_else(|| f.err(span.clone(), "missing required key 'max'"))?;
             (Check::MaxGroups { path, max }, codes::TOO_MANY_GROUPS)
         }
         "group_mapping" => {
@@ -458,15 +634,38 @@ fn compile_rule(
                 Some((s, sp)) => match s.as_str() {
                     "allow" => false,
                     "deny" => true,
-                    _ => return Err(f.err(sp, format!("unknown 'unmapped_groups' value '{s}' (use allow or deny)"))),
+                    _ => {
+                        return Err(f.err(
+                            sp,
+                            format!("unknown 'unmapped_groups' value '{s}' (use allow or deny)"),
+                        ));
+                    }
                 },
             };
-            let mv = get(t, "mapping").ok_or_else(|| f.err(span.clone(), "missing required key 'mapping' (write [[rule.mapping]])"))?;
-            let arr = mv.get_ref().as_array().ok_or_else(|| f.err(mv.span(), "'mapping' must be an array of tables: write [[rule.mapping]]"))?;
+            let mv = get(t, "mapping").ok_or_else(|| {
+                f.err(
+                    span.clone(),
+                    "missing required key 'mapping' (write [[rule.mapping]])",
+                )
+            })?;
+            let arr = mv.get_ref().as_array().ok_or_else(|| {
+                f.err(
+                    mv.span(),
+                    "'mapping' must be an array of tables: write [[rule.mapping]]",
+                )
+            })?;
             let mut mappings = Vec::new();
             for m in arr.iter() {
-                let mt = m.get_ref().as_table().ok_or_else(|| f.err(m.span(), "each mapping must be a table"))?;
-                let mf = Fields { ld, t: mt, span: m.span(), rule: name.clone() };
+                let mt = m
+                    .get_ref()
+                    .as_table()
+                    .ok_or_else(|| f.err(m.span(), "each mapping must be a table"))?;
+                let mf = Fields {
+                    ld,
+                    t: mt,
+                    span: m.span(),
+                    rule: name.clone(),
+                };
                 for (mk, _) in mt.iter() {
                     let key = mk.get_ref().as_ref();
                     if !["group", "roles", "divisions"].contains(&key) {
@@ -475,7 +674,8 @@ fn compile_rule(
                 }
                 let (group, _) = mf.req_str("group")?;
                 let lower = |l: StrList| -> HashSet<String> {
-                    l.map(|(v, _)| v.into_iter().map(|(s, _)| s.to_lowercase()).collect()).unwrap_or_default()
+                    l.map(|(v, _)| v.into_iter().map(|(s, _)| s.to_lowercase()).collect())
+                        .unwrap_or_default()
                 };
                 mappings.push(Mapping {
                     group: group.to_lowercase(),
@@ -511,5 +711,9 @@ fn compile_rule(
 
 fn first_line(s: &str) -> String {
     // regex errors are multi-line with a caret diagram; keep them readable in one line.
-    s.lines().filter(|l| !l.trim().is_empty()).map(str::trim).collect::<Vec<_>>().join(" ")
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -84,7 +84,11 @@ impl Decision {
         } else {
             Outcome::Accepted
         };
-        Decision { outcome, violations, warnings }
+        Decision {
+            outcome,
+            violations,
+            warnings,
+        }
     }
     pub fn is_rejected(&self) -> bool {
         self.outcome == Outcome::Rejected
@@ -114,7 +118,12 @@ impl Subject {
     /// Pick the identifiers out of a SCIM resource (names compared case-insensitively).
     pub fn from_resource(v: &Value) -> Subject {
         let s = |k: &str| get_ci(v, k).and_then(|x| x.as_str()).map(str::to_string);
-        Subject { id: s("id"), user_name: s("userName"), external_id: s("externalId"), display_name: s("displayName") }
+        Subject {
+            id: s("id"),
+            user_name: s("userName"),
+            external_id: s("externalId"),
+            display_name: s("displayName"),
+        }
     }
 }
 

@@ -48,5 +48,9 @@ pub enum InputError {
         source: std::io::Error,
     },
     #[error("{file}:{line}: {message}")]
-    Parse { file: String, line: usize, message: String },
+    Parse {
+        file: String,
+        line: usize,
+        message: String,
+    },
 }

@@ -69,7 +69,13 @@ pub struct PolicyHttpState {
 impl PolicyHttpState {
     /// Defaults: 256 KiB limit, no signature check, no oracle, no sink.
     pub fn new(policy: Arc<Policy>) -> Self {
-        PolicyHttpState { policy, oracle: None, max_body_bytes: DEFAULT_MAX_BODY_BYTES, hmac_secret: None, sink: None }
+        PolicyHttpState {
+            policy,
+            oracle: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            hmac_secret: None,
+            sink: None,
+        }
     }
 }
 
@@ -93,15 +99,27 @@ pub fn router(state: PolicyHttpState) -> Router {
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({ "error": message.into(), "status": status.as_u16() }))).into_response()
+    (
+        status,
+        axum::Json(json!({ "error": message.into(), "status": status.as_u16() })),
+    )
+        .into_response()
 }
 
 /// Constant-time check of `sha256=<hex>` against the HMAC of `body`.
-pub fn verify_signature(secret: &HmacSecret, header: Option<&str>, body: &[u8]) -> Result<(), &'static str> {
+pub fn verify_signature(
+    secret: &HmacSecret,
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), &'static str> {
     let header = header.ok_or("missing X-Gcprov-Signature header")?;
-    let hex_sig = header.trim().strip_prefix("sha256=").ok_or("X-Gcprov-Signature must be 'sha256=<hex>'")?;
+    let hex_sig = header
+        .trim()
+        .strip_prefix("sha256=")
+        .ok_or("X-Gcprov-Signature must be 'sha256=<hex>'")?;
     let given = hex::decode(hex_sig).map_err(|_| "X-Gcprov-Signature is not valid hex")?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&secret.0).map_err(|_| "signature check misconfigured")?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(&secret.0).map_err(|_| "signature check misconfigured")?;
     mac.update(body);
     let expected = mac.finalize().into_bytes();
     if bool::from(expected.as_slice().ct_eq(given.as_slice())) {
@@ -122,7 +140,11 @@ pub fn sign(secret: &HmacSecret, body: &[u8]) -> String {
     }
 }
 
-async fn evaluate(State(st): State<PolicyHttpState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn evaluate(
+    State(st): State<PolicyHttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(rej) => {
@@ -146,26 +168,49 @@ async fn evaluate(State(st): State<PolicyHttpState>, headers: HeaderMap, body: R
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")),
     };
     if !v.is_object() {
-        return error(StatusCode::BAD_REQUEST, "expected a JSON object: a SCIM user or {eventType, eventTimestamp, data}");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected a JSON object: a SCIM user or {eventType, eventTimestamp, data}",
+        );
     }
     let envelope = get_ci(&v, "eventType").is_some() && get_ci(&v, "data").is_some();
-    let resource = if envelope { get_ci(&v, "data").unwrap_or(&Value::Null) } else { &v };
+    let resource = if envelope {
+        get_ci(&v, "data").unwrap_or(&Value::Null)
+    } else {
+        &v
+    };
     if !resource.is_object() {
-        return error(StatusCode::BAD_REQUEST, "'data' must be a JSON object (the SCIM resource)");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "'data' must be a JSON object (the SCIM resource)",
+        );
     }
-    let ctx = EvalContext { kind: None, oracle: st.oracle.as_deref().map(|o| o as &dyn UniquenessOracle) };
+    let ctx = EvalContext {
+        kind: None,
+        oracle: st.oracle.as_deref().map(|o| o as &dyn UniquenessOracle),
+    };
     let decision = st.policy.evaluate_with(resource, &ctx);
     let now = time::OffsetDateTime::now_utc();
     let subject = Subject::from_resource(resource);
     let mut event = serde_json::Map::new();
     if envelope {
-        for k in ["eventType", "eventTimestamp", "id", "eventId", "correlationId"] {
+        for k in [
+            "eventType",
+            "eventTimestamp",
+            "id",
+            "eventId",
+            "correlationId",
+        ] {
             if let Some(x) = get_ci(&v, k).filter(|x| x.is_string() || x.is_number()) {
                 event.insert(k.to_string(), x.clone());
             }
         }
     }
-    let status = if decision.is_rejected() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if decision.is_rejected() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let out = json!({
         "decision": decision.outcome,
         "violations": decision.violations,
@@ -176,8 +221,18 @@ async fn evaluate(State(st): State<PolicyHttpState>, headers: HeaderMap, body: R
         "evaluatedAt": rfc3339(now),
     });
     if let Some(sink) = &st.sink {
-        let actor = event.get("eventType").and_then(Value::as_str).map(|t| format!("http:{t}"));
-        sink.record(DecisionRecord::new(st.policy.reference(), &decision, resource, "http", actor, now));
+        let actor = event
+            .get("eventType")
+            .and_then(Value::as_str)
+            .map(|t| format!("http:{t}"));
+        sink.record(DecisionRecord::new(
+            st.policy.reference(),
+            &decision,
+            resource,
+            "http",
+            actor,
+            now,
+        ));
     }
     (status, axum::Json(out)).into_response()
 }

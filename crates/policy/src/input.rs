@@ -29,7 +29,10 @@ pub struct Record {
 
 /// Pick the format from the extension, else from the content.
 pub fn detect_format(path: &Path, text: &str) -> InputFormat {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     match ext.as_deref() {
         Some("csv") => InputFormat::Csv,
         Some("ndjson") | Some("jsonl") => InputFormat::Ndjson,
@@ -44,12 +47,19 @@ pub fn detect_format(path: &Path, text: &str) -> InputFormat {
 /// Read every record of one file.
 pub fn read_records(path: &Path) -> Result<Vec<Record>, InputError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::Io { file: file.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
+        file: file.clone(),
+        source,
+    })?;
     parse_records(&file, &text, detect_format(path, &text))
 }
 
 /// Parse records from text; `file` is the name used in locations and errors.
-pub fn parse_records(file: &str, text: &str, format: InputFormat) -> Result<Vec<Record>, InputError> {
+pub fn parse_records(
+    file: &str,
+    text: &str,
+    format: InputFormat,
+) -> Result<Vec<Record>, InputError> {
     match format {
         InputFormat::Json => parse_json(file, text),
         InputFormat::Ndjson => parse_ndjson(file, text),
@@ -62,10 +72,16 @@ fn parse_json(file: &str, text: &str) -> Result<Vec<Record>, InputError> {
         Ok(v) => v,
         Err(e) => {
             // Several JSON objects one after another is NDJSON with a .json name.
-            if e.to_string().starts_with("trailing characters") && text.trim_start().starts_with('{') {
+            if e.to_string().starts_with("trailing characters")
+                && text.trim_start().starts_with('{')
+            {
                 return parse_ndjson(file, text);
             }
-            return Err(InputError::Parse { file: file.into(), line: e.line(), message: format!("malformed JSON: {e}") });
+            return Err(InputError::Parse {
+                file: file.into(),
+                line: e.line(),
+                message: format!("malformed JSON: {e}"),
+            });
         }
     };
     let items = |arr: &Vec<Value>, label: &str| -> Result<Vec<Record>, InputError> {
@@ -73,9 +89,16 @@ fn parse_json(file: &str, text: &str) -> Result<Vec<Record>, InputError> {
             .enumerate()
             .map(|(i, x)| {
                 if x.is_object() {
-                    Ok(Record { location: format!("{file}{label}[{i}]"), value: x.clone() })
+                    Ok(Record {
+                        location: format!("{file}{label}[{i}]"),
+                        value: x.clone(),
+                    })
                 } else {
-                    Err(InputError::Parse { file: file.into(), line: 1, message: format!("{label}[{i}] is not a JSON object") })
+                    Err(InputError::Parse {
+                        file: file.into(),
+                        line: 1,
+                        message: format!("{label}[{i}] is not a JSON object"),
+                    })
                 }
             })
             .collect()
@@ -84,8 +107,15 @@ fn parse_json(file: &str, text: &str) -> Result<Vec<Record>, InputError> {
         Value::Array(arr) => items(arr, ""),
         Value::Object(_) => match get_ci(&v, "Resources") {
             Some(Value::Array(arr)) => items(arr, ":Resources"),
-            Some(_) => Err(InputError::Parse { file: file.into(), line: 1, message: "'Resources' is not an array".into() }),
-            None => Ok(vec![Record { location: file.to_string(), value: v }]),
+            Some(_) => Err(InputError::Parse {
+                file: file.into(),
+                line: 1,
+                message: "'Resources' is not an array".into(),
+            }),
+            None => Ok(vec![Record {
+                location: file.to_string(),
+                value: v,
+            }]),
         },
         _ => Err(InputError::Parse {
             file: file.into(),
@@ -108,9 +138,16 @@ fn parse_ndjson(file: &str, text: &str) -> Result<Vec<Record>, InputError> {
             message: format!("malformed JSON line: {e}"),
         })?;
         if !v.is_object() {
-            return Err(InputError::Parse { file: file.into(), line: n, message: "expected a JSON object (a SCIM resource)".into() });
+            return Err(InputError::Parse {
+                file: file.into(),
+                line: n,
+                message: "expected a JSON object (a SCIM resource)".into(),
+            });
         }
-        out.push(Record { location: format!("{file}:{n}"), value: v });
+        out.push(Record {
+            location: format!("{file}:{n}"),
+            value: v,
+        });
     }
     Ok(out)
 }
@@ -122,10 +159,19 @@ fn parse_ndjson(file: &str, text: &str) -> Result<Vec<Record>, InputError> {
 #[derive(Debug)]
 enum Column {
     /// `[urn:]attr[.sub]` on a single-valued attribute.
-    Single { urn: Option<String>, attr: String, sub: Option<String> },
+    Single {
+        urn: Option<String>,
+        attr: String,
+        sub: Option<String>,
+    },
     /// `[urn:]attr[filter].sub` or `attr.sub` on a multi-valued attribute: the element matching
     /// the `eq` pairs (created when missing) gets `sub`.
-    Multi { urn: Option<String>, attr: String, matchers: Vec<(String, Value)>, sub: Option<String> },
+    Multi {
+        urn: Option<String>,
+        attr: String,
+        matchers: Vec<(String, Value)>,
+        sub: Option<String>,
+    },
     /// `;`-separated list into `attr[].key`.
     List { attr: String, key: &'static str },
 }
@@ -143,7 +189,12 @@ fn convenience(h: &str) -> Option<Column> {
         if primary {
             matchers.push(("primary".to_string(), Value::Bool(true)));
         }
-        Column::Multi { urn: None, attr: "emails".into(), matchers, sub: Some("value".into()) }
+        Column::Multi {
+            urn: None,
+            attr: "emails".into(),
+            matchers,
+            sub: Some("value".into()),
+        }
     };
     Some(match h.to_ascii_lowercase().as_str() {
         "email" | "primaryemail" | "mail" => email("work", true),
@@ -156,8 +207,14 @@ fn convenience(h: &str) -> Option<Column> {
         "manager" => single(Some(ENT), "manager", Some("value")),
         "givenname" | "firstname" => single(None, "name", Some("givenName")),
         "familyname" | "lastname" | "surname" => single(None, "name", Some("familyName")),
-        "groups" => Column::List { attr: "groups".into(), key: "display" },
-        "roles" => Column::List { attr: "roles".into(), key: "value" },
+        "groups" => Column::List {
+            attr: "groups".into(),
+            key: "display",
+        },
+        "roles" => Column::List {
+            attr: "roles".into(),
+            key: "value",
+        },
         _ => return None,
     })
 }
@@ -169,13 +226,22 @@ fn column_for(h: &str) -> Result<Column, String> {
     // Validate and resolve like a policy path, then split it into what the setter needs.
     let cp = CompiledPath::parse(h, ResourceKind::User)?;
     if !cp.multi_valued {
-        return Ok(Column::Single { urn: cp.ext, attr: cp.attr, sub: cp.sub });
+        return Ok(Column::Single {
+            urn: cp.ext,
+            attr: cp.attr,
+            sub: cp.sub,
+        });
     }
     let mut matchers = Vec::new();
     if let Some(f) = &cp.filter_ast {
         eq_pairs(f, &mut matchers)?;
     }
-    Ok(Column::Multi { urn: cp.ext, attr: cp.attr, matchers, sub: cp.sub })
+    Ok(Column::Multi {
+        urn: cp.ext,
+        attr: cp.attr,
+        matchers,
+        sub: cp.sub,
+    })
 }
 
 fn eq_pairs(f: &Filter, out: &mut Vec<(String, Value)>) -> Result<(), String> {
@@ -184,12 +250,18 @@ fn eq_pairs(f: &Filter, out: &mut Vec<(String, Value)>) -> Result<(), String> {
             eq_pairs(a, out)?;
             eq_pairs(b, out)
         }
-        Filter::Compare { path, op: CompareOp::Eq, value } => {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } => {
             let v = match value {
                 CompValue::String(s) => Value::String(s.clone()),
                 CompValue::Bool(b) => Value::Bool(*b),
                 CompValue::Number(n) => Value::Number(n.clone()),
-                CompValue::Null => return Err("a CSV column filter cannot compare with null".into()),
+                CompValue::Null => {
+                    return Err("a CSV column filter cannot compare with null".into());
+                }
             };
             out.push((path.attr.clone(), v));
             Ok(())
@@ -200,7 +272,9 @@ fn eq_pairs(f: &Filter, out: &mut Vec<(String, Value)>) -> Result<(), String> {
 
 fn cell_value(attr: &str, sub: Option<&str>, cell: &str) -> Value {
     let name = sub.unwrap_or(attr);
-    let boolish = ["active", "primary"].iter().any(|b| b.eq_ignore_ascii_case(name));
+    let boolish = ["active", "primary"]
+        .iter()
+        .any(|b| b.eq_ignore_ascii_case(name));
     if boolish {
         if cell.eq_ignore_ascii_case("true") {
             return Value::Bool(true);
@@ -225,7 +299,9 @@ fn obj_entry<'a>(obj: &'a mut Map<String, Value>, key: &str, empty: Value) -> &'
 fn set(resource: &mut Map<String, Value>, col: &Column, cell: &str) {
     match col {
         Column::Single { urn, attr, sub } => {
-            let Some(target) = target_map(resource, urn) else { return };
+            let Some(target) = target_map(resource, urn) else {
+                return;
+            };
             let v = cell_value(attr, sub.as_deref(), cell);
             match sub {
                 None => {
@@ -238,8 +314,15 @@ fn set(resource: &mut Map<String, Value>, col: &Column, cell: &str) {
                 }
             }
         }
-        Column::Multi { urn, attr, matchers, sub } => {
-            let Some(target) = target_map(resource, urn) else { return };
+        Column::Multi {
+            urn,
+            attr,
+            matchers,
+            sub,
+        } => {
+            let Some(target) = target_map(resource, urn) else {
+                return;
+            };
             if let Value::Array(items) = obj_entry(target, attr, Value::Array(Vec::new())) {
                 let pos = items.iter().position(|e| {
                     matchers.iter().all(|(k, want)| match (get_ci(e, k), want) {
@@ -277,11 +360,20 @@ fn set(resource: &mut Map<String, Value>, col: &Column, cell: &str) {
     }
 }
 
-fn target_map<'a>(resource: &'a mut Map<String, Value>, urn: &Option<String>) -> Option<&'a mut Map<String, Value>> {
+fn target_map<'a>(
+    resource: &'a mut Map<String, Value>,
+    urn: &Option<String>,
+) -> Option<&'a mut Map<String, Value>> {
     match urn {
         Some(u) if !u.eq_ignore_ascii_case(crate::path::CORE_USER) => {
-            let key = resource.keys().find(|k| k.eq_ignore_ascii_case(u)).cloned().unwrap_or_else(|| u.clone());
-            let slot = resource.entry(key).or_insert_with(|| Value::Object(Map::new()));
+            let key = resource
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(u))
+                .cloned()
+                .unwrap_or_else(|| u.clone());
+            let slot = resource
+                .entry(key)
+                .or_insert_with(|| Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
@@ -292,10 +384,17 @@ fn target_map<'a>(resource: &'a mut Map<String, Value>, urn: &Option<String>) ->
 }
 
 fn parse_csv(file: &str, text: &str) -> Result<Vec<Record>, InputError> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let headers = rdr
         .headers()
-        .map_err(|e| InputError::Parse { file: file.into(), line: 1, message: format!("bad CSV header: {e}") })?
+        .map_err(|e| InputError::Parse {
+            file: file.into(),
+            line: 1,
+            message: format!("bad CSV header: {e}"),
+        })?
         .clone();
     let mut cols = Vec::new();
     for h in headers.iter() {
@@ -311,17 +410,27 @@ fn parse_csv(file: &str, text: &str) -> Result<Vec<Record>, InputError> {
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
             let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
-            InputError::Parse { file: file.into(), line, message: format!("bad CSV record: {e}") }
+            InputError::Parse {
+                file: file.into(),
+                line,
+                message: format!("bad CSV record: {e}"),
+            }
         })?;
         let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
         let mut m = Map::new();
-        m.insert("schemas".into(), serde_json::json!([crate::path::CORE_USER]));
+        m.insert(
+            "schemas".into(),
+            serde_json::json!([crate::path::CORE_USER]),
+        );
         for (col, cell) in cols.iter().zip(rec.iter()) {
             if !cell.is_empty() {
                 set(&mut m, col, cell);
             }
         }
-        out.push(Record { location: format!("{file}:{line}"), value: Value::Object(m) });
+        out.push(Record {
+            location: format!("{file}:{line}"),
+            value: Value::Object(m),
+        });
     }
     Ok(out)
 }
@@ -415,13 +524,25 @@ pub fn check_records(policy: &Policy, records: &[Record], ctx: &EvalContext<'_>)
             .or_else(|| get_ci(&r.value, "displayName"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        out.push(RecordReport { location: r.location.clone(), user_name, decision });
+        out.push(RecordReport {
+            location: r.location.clone(),
+            user_name,
+            decision,
+        });
     }
-    CheckReport { policy: policy.reference(), records: out, summary }
+    CheckReport {
+        policy: policy.reference(),
+        records: out,
+        summary,
+    }
 }
 
 /// Read every input file and evaluate every record: the library side of `gcprov policy check`.
-pub fn check_files(policy: &Policy, files: &[PathBuf], ctx: &EvalContext<'_>) -> Result<CheckReport, InputError> {
+pub fn check_files(
+    policy: &Policy,
+    files: &[PathBuf],
+    ctx: &EvalContext<'_>,
+) -> Result<CheckReport, InputError> {
     let mut records = Vec::new();
     for f in files {
         records.extend(read_records(f)?);

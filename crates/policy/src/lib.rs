@@ -59,14 +59,20 @@ impl Policy {
     /// Read and validate a policy file. Errors name the file, line, column and rule.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io { file: file.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+            file: file.clone(),
+            source,
+        })?;
         Policy::from_toml(&text, &file)
     }
 
     /// Validate a policy from TOML text; `file` is the name used in error messages.
     pub fn from_toml(text: &str, file: &str) -> Result<Policy, PolicyError> {
         let loaded = config::load(file, text)?;
-        Ok(Policy { meta: loaded.meta, rules: loaded.rules })
+        Ok(Policy {
+            meta: loaded.meta,
+            rules: loaded.rules,
+        })
     }
 
     /// Name and version from the `[policy]` table (the name defaults to the file name).
@@ -134,7 +140,10 @@ impl Policy {
             "roles": [{"value": role}],
         });
         if let (Some(d), Some(obj)) = (division, user.as_object_mut()) {
-            obj.insert(path::ENTERPRISE_USER.to_string(), serde_json::json!({ "division": d }));
+            obj.insert(
+                path::ENTERPRISE_USER.to_string(),
+                serde_json::json!({ "division": d }),
+            );
         }
         let mut found = Vec::new();
         for rule in &self.rules {
@@ -147,7 +156,20 @@ impl Policy {
     }
 
     /// The audit/outbox record for a decision taken now (see [`DecisionRecord::new`]).
-    pub fn record(&self, decision: &Decision, resource: &Value, channel: &str, actor: Option<String>) -> DecisionRecord {
-        DecisionRecord::new(self.reference(), decision, resource, channel, actor, time::OffsetDateTime::now_utc())
+    pub fn record(
+        &self,
+        decision: &Decision,
+        resource: &Value,
+        channel: &str,
+        actor: Option<String>,
+    ) -> DecisionRecord {
+        DecisionRecord::new(
+            self.reference(),
+            decision,
+            resource,
+            channel,
+            actor,
+            time::OffsetDateTime::now_utc(),
+        )
     }
 }

@@ -40,7 +40,9 @@ impl Cond {
         let f = parse_filter(text)?;
         let rs = resource_schema(kind);
         check_filter_paths(&f, rs, None)?;
-        CompiledFilter::compile(&f, rs).map(Cond).map_err(|e| e.detail)
+        CompiledFilter::compile(&f, rs)
+            .map(Cond)
+            .map_err(|e| e.detail)
     }
     pub(crate) fn matches(&self, v: &Value) -> bool {
         v.as_object().is_some_and(|m| self.0.matches_map(m))
@@ -62,11 +64,17 @@ fn check_filter_paths(
                 if let Some(s) = &p.sub_attr
                     && a.sub_attribute(s).is_none()
                 {
-                    return Err(format!("'{}.{}' has no sub-attribute '{s}'", par.name, p.attr));
+                    return Err(format!(
+                        "'{}.{}' has no sub-attribute '{s}'",
+                        par.name, p.attr
+                    ));
                 }
                 Ok(Some(a))
             }
-            None => rs.resolve(p).map(|r| Some(r.attribute)).ok_or_else(|| unknown(p, rs)),
+            None => rs
+                .resolve(p)
+                .map(|r| Some(r.attribute))
+                .ok_or_else(|| unknown(p, rs)),
         }
     };
     match f {
@@ -89,12 +97,18 @@ fn unknown(p: &AttrPath, rs: &ResourceSchema) -> String {
         None => p.attr.clone(),
     };
     match &p.urn {
-        Some(u) if !rs.knows_schema(u) => format!("unknown schema '{u}' for a {} resource", rs.resource_type.name),
+        Some(u) if !rs.knows_schema(u) => format!(
+            "unknown schema '{u}' for a {} resource",
+            rs.resource_type.name
+        ),
         _ => match &p.sub_attr {
             Some(s) if rs.resolve_parts(p.urn.as_deref(), &p.attr, None).is_some() => {
                 format!("'{shown}' has no sub-attribute '{s}'")
             }
-            _ => format!("unknown attribute '{shown}' in the {} schemas", rs.resource_type.name),
+            _ => format!(
+                "unknown attribute '{shown}' in the {} schemas",
+                rs.resource_type.name
+            ),
         },
     }
 }
@@ -124,13 +138,19 @@ impl CompiledPath {
         let (head, filter, tail) = match s.find('[') {
             None => (s, None, None),
             Some(open) => {
-                let close = s.rfind(']').filter(|c| *c > open).ok_or_else(|| "'[' without ']'".to_string())?;
+                let close = s
+                    .rfind(']')
+                    .filter(|c| *c > open)
+                    .ok_or_else(|| "'[' without ']'".to_string())?;
                 let f = parse_filter(&s[open + 1..close])?;
                 let tail = &s[close + 1..];
                 let tail = if tail.is_empty() {
                     None
                 } else {
-                    Some(tail.strip_prefix('.').ok_or_else(|| format!("unexpected '{tail}' after ']'"))?)
+                    Some(
+                        tail.strip_prefix('.')
+                            .ok_or_else(|| format!("unexpected '{tail}' after ']'"))?,
+                    )
                 };
                 (&s[..open], Some(f), tail)
             }
@@ -151,7 +171,10 @@ impl CompiledPath {
             None => None,
             Some(f) => {
                 if !r.attribute.multi_valued {
-                    return Err(format!("'{}' is single-valued: it takes no [filter]", r.attribute.name));
+                    return Err(format!(
+                        "'{}' is single-valued: it takes no [filter]",
+                        r.attribute.name
+                    ));
                 }
                 check_filter_paths(&f, rs, Some(r.attribute))?;
                 Some(CompiledFilter::compile_element(&f, Some(r.attribute)).map_err(|e| e.detail)?)

@@ -39,7 +39,10 @@ pub struct EvalContext<'a> {
 
 impl std::fmt::Debug for EvalContext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EvalContext").field("kind", &self.kind).field("oracle", &self.oracle.is_some()).finish()
+        f.debug_struct("EvalContext")
+            .field("kind", &self.kind)
+            .field("oracle", &self.oracle.is_some())
+            .finish()
     }
 }
 
@@ -158,7 +161,11 @@ fn as_text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
     match v {
         Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
         Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(std::borrow::Cow::Borrowed(if *b { "true" } else { "false" })),
+        Value::Bool(b) => Some(std::borrow::Cow::Borrowed(if *b {
+            "true"
+        } else {
+            "false"
+        })),
         _ => None,
     }
 }
@@ -169,7 +176,11 @@ pub(crate) fn normalise_domain(d: &str) -> Option<String> {
     if d.is_empty() {
         return None;
     }
-    if d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') && !d.contains("xn--") && !d.contains("XN--") {
+    if d.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !d.contains("xn--")
+        && !d.contains("XN--")
+    {
         if d.split('.').any(str::is_empty) {
             return None;
         }
@@ -177,7 +188,8 @@ pub(crate) fn normalise_domain(d: &str) -> Option<String> {
     }
     idna::domain_to_ascii(d).ok().filter(|s| {
         !s.is_empty()
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
             && !s.split('.').any(str::is_empty)
     })
 }
@@ -217,11 +229,14 @@ impl Rule {
                 }
             }
             Check::PrimaryEmail => {
-                let ok = get_ci(res, "emails").and_then(Value::as_array).is_some_and(|emails| {
-                    emails.iter().any(|e| {
-                        truthy(get_ci(e, "primary")) && get_ci(e, "value").is_some_and(is_present_value)
-                    })
-                });
+                let ok = get_ci(res, "emails")
+                    .and_then(Value::as_array)
+                    .is_some_and(|emails| {
+                        emails.iter().any(|e| {
+                            truthy(get_ci(e, "primary"))
+                                && get_ci(e, "value").is_some_and(is_present_value)
+                        })
+                    });
                 if !ok {
                     out.push(self.violation(
                         "emails",
@@ -229,12 +244,26 @@ impl Rule {
                     ));
                 }
             }
-            Check::EmailDomain { path, allow, deny, include_subdomains } => {
+            Check::EmailDomain {
+                path,
+                allow,
+                deny,
+                include_subdomains,
+            } => {
                 for v in path.values(res) {
                     let Some(addr) = v.as_str() else { continue };
-                    let domain = addr.rsplit_once('@').and_then(|(local, d)| if local.is_empty() { None } else { normalise_domain(d) });
+                    let domain = addr.rsplit_once('@').and_then(|(local, d)| {
+                        if local.is_empty() {
+                            None
+                        } else {
+                            normalise_domain(d)
+                        }
+                    });
                     let Some(domain) = domain else {
-                        out.push(self.violation(&path.text, format!("{} is not a valid email address", show(path, v))));
+                        out.push(self.violation(
+                            &path.text,
+                            format!("{} is not a valid email address", show(path, v)),
+                        ));
                         continue;
                     };
                     if deny.contains(&domain, *include_subdomains) {
@@ -247,12 +276,20 @@ impl Rule {
                     {
                         out.push(self.violation(
                             &path.text,
-                            format!("email domain '{domain}' of {} is not in the approved list", show(path, v)),
+                            format!(
+                                "email domain '{domain}' of {} is not in the approved list",
+                                show(path, v)
+                            ),
                         ));
                     }
                 }
             }
-            Check::Values { path, values, case_sensitive, allow } => {
+            Check::Values {
+                path,
+                values,
+                case_sensitive,
+                allow,
+            } => {
                 for v in path.values(res) {
                     let Some(t) = as_text(v) else { continue };
                     let already_lower = t.bytes().all(|b| !b.is_ascii_uppercase()) && t.is_ascii();
@@ -262,8 +299,12 @@ impl Rule {
                         values.contains(&t.to_lowercase())
                     };
                     if hit != *allow {
-                        let what = if *allow { "is not in the allowed list" } else { "is denied" };
-                        out.push(self.violation(&path.text, format!("{} {} for '{}'", show(path, v), what, path.text)));
+                        let what = if *allow {
+                            "is not one of the allowed values"
+                        } else {
+                            "is a denied value"
+                        };
+                        out.push(self.violation(&path.text, format!("{} {what}", show(path, v))));
                     }
                 }
             }
@@ -273,7 +314,11 @@ impl Rule {
                     if !re.is_match(&t) {
                         out.push(self.violation(
                             &path.text,
-                            format!("{} does not match the pattern {} for '{}'", show(path, v), re.as_str(), path.text),
+                            format!(
+                                "{} does not match the pattern {}",
+                                show(path, v),
+                                re.as_str()
+                            ),
                         ));
                     }
                 }
@@ -298,7 +343,11 @@ impl Rule {
                     }
                 }
             }
-            Check::Conditional { when, when_text, then } => {
+            Check::Conditional {
+                when,
+                when_text,
+                then,
+            } => {
                 if when.matches(res) {
                     let start = out.len();
                     then.eval(res, ctx, out);
@@ -315,7 +364,7 @@ impl Rule {
                     if oracle.is_taken(&path.text, &t, id) {
                         out.push(self.violation(
                             &path.text,
-                            format!("{} for '{}' is already used by another resource", show(path, v), path.text),
+                            format!("{} is already used by another resource", show(path, v)),
                         ));
                     }
                 }
@@ -330,7 +379,13 @@ impl Rule {
                 }
             }
             Check::GroupMapping(gm) => {
-                let GroupMap { mappings, deny_unmapped, groups, roles, division } = gm.as_ref();
+                let GroupMap {
+                    mappings,
+                    deny_unmapped,
+                    groups,
+                    roles,
+                    division,
+                } = gm.as_ref();
                 let mut names: Vec<String> = Vec::new();
                 for g in groups.values(res) {
                     for k in ["display", "value"] {
@@ -342,7 +397,10 @@ impl Rule {
                         names.push(s.to_lowercase());
                     }
                 }
-                let matched: Vec<&Mapping> = mappings.iter().filter(|m| names.contains(&m.group)).collect();
+                let matched: Vec<&Mapping> = mappings
+                    .iter()
+                    .filter(|m| names.contains(&m.group))
+                    .collect();
                 for r in roles.values(res) {
                     let role = match r {
                         Value::String(s) => Some(s.as_str()),
@@ -350,18 +408,26 @@ impl Rule {
                     };
                     let Some(role) = role else { continue };
                     let lr = role.to_lowercase();
-                    if !matched.iter().any(|m| m.roles.contains(&lr) || m.roles.contains("*")) {
+                    if !matched
+                        .iter()
+                        .any(|m| m.roles.contains(&lr) || m.roles.contains("*"))
+                    {
                         out.push(self.violation_code(
                             "roles",
                             codes::ROLE_NOT_PERMITTED,
-                            format!("role '{role}' is not granted by any of the user's mapped groups"),
+                            format!(
+                                "role '{role}' is not granted by any of the user's mapped groups"
+                            ),
                         ));
                     }
                 }
                 for d in division.values(res) {
                     let Some(dv) = d.as_str() else { continue };
                     let ld = dv.to_lowercase();
-                    if !matched.iter().any(|m| m.divisions.contains(&ld) || m.divisions.contains("*")) {
+                    if !matched
+                        .iter()
+                        .any(|m| m.divisions.contains(&ld) || m.divisions.contains("*"))
+                    {
                         out.push(self.violation_code(
                             &division.text,
                             codes::DIVISION_NOT_PERMITTED,
@@ -377,10 +443,12 @@ impl Rule {
                             .or_else(|| g.as_str());
                         let Some(label) = label else { continue };
                         let mapped = ["display", "value"].iter().any(|k| {
-                            get_ci(g, k)
-                                .and_then(Value::as_str)
-                                .is_some_and(|s| mappings.iter().any(|m| m.group == s.to_lowercase()))
-                        }) || g.as_str().is_some_and(|s| mappings.iter().any(|m| m.group == s.to_lowercase()));
+                            get_ci(g, k).and_then(Value::as_str).is_some_and(|s| {
+                                mappings.iter().any(|m| m.group == s.to_lowercase())
+                            })
+                        }) || g
+                            .as_str()
+                            .is_some_and(|s| mappings.iter().any(|m| m.group == s.to_lowercase()));
                         if !mapped {
                             out.push(self.violation_code(
                                 "groups",

@@ -20,7 +20,8 @@ impl ResourceKind {
 
     /// Guess from `schemas` / `meta.resourceType`; a resource with neither is a user.
     pub fn detect(v: &serde_json::Value) -> ResourceKind {
-        let is_group = |s: &str| s.eq_ignore_ascii_case(CORE_GROUP) || s.eq_ignore_ascii_case("Group");
+        let is_group =
+            |s: &str| s.eq_ignore_ascii_case(CORE_GROUP) || s.eq_ignore_ascii_case("Group");
         if let Some(schemas) = crate::path::get_ci(v, "schemas").and_then(|s| s.as_array())
             && schemas.iter().filter_map(|s| s.as_str()).any(is_group)
         {

@@ -75,16 +75,22 @@ fn unknown_sub_attribute_and_unknown_schema_are_rejected() {
     let e = load_err("[[rule]]\nname = \"a\"\nkind = \"required\"\npath = \"name.givenNam\"\n");
     assert_eq!(e.line(), Some(4));
     assert!(e.to_string().contains("givenNam"), "{e}");
-    let e = load_err("[[rule]]\nname = \"b\"\nkind = \"required\"\npath = \"urn:example:nope:User:x\"\n");
+    let e = load_err(
+        "[[rule]]\nname = \"b\"\nkind = \"required\"\npath = \"urn:example:nope:User:x\"\n",
+    );
     assert!(e.to_string().contains("unknown schema"), "{e}");
     // A typo inside a value filter.
-    let e = load_err("[[rule]]\nname = \"c\"\nkind = \"required\"\npath = 'emails[typ eq \"work\"].value'\n");
+    let e = load_err(
+        "[[rule]]\nname = \"c\"\nkind = \"required\"\npath = 'emails[typ eq \"work\"].value'\n",
+    );
     assert!(e.to_string().contains("typ"), "{e}");
 }
 
 #[test]
 fn unknown_rule_kind_names_file_line_and_rule() {
-    let e = load_err("[[rule]]\nname = \"weird\"\nmode = \"warn\"\nkind = \"telepathy\"\npath = \"userName\"\n");
+    let e = load_err(
+        "[[rule]]\nname = \"weird\"\nmode = \"warn\"\nkind = \"telepathy\"\npath = \"userName\"\n",
+    );
     let s = e.to_string();
     assert_eq!(e.line(), Some(4), "{s}");
     assert_eq!(e.rule(), Some("weird"));
@@ -117,25 +123,51 @@ fn other_mistakes_are_reported_with_lines() {
     assert_eq!(e.line(), Some(5));
     assert!(e.to_string().contains("unknown key 'patern'"), "{e}");
     // Unknown mode.
-    let e = load_err("[[rule]]\nname = \"r\"\nkind = \"required\"\npath = \"title\"\nmode = \"strict\"\n");
+    let e = load_err(
+        "[[rule]]\nname = \"r\"\nkind = \"required\"\npath = \"title\"\nmode = \"strict\"\n",
+    );
     assert_eq!(e.line(), Some(5));
     // Missing name.
     let e = load_err("[[rule]]\nkind = \"required\"\npath = \"title\"\n");
     assert!(e.to_string().contains("name"), "{e}");
     // Duplicate names.
-    let e = load_err("[[rule]]\nname = \"a\"\nkind = \"required\"\npath = \"title\"\n[[rule]]\nname = \"a\"\nkind = \"required\"\npath = \"userName\"\n");
+    let e = load_err(
+        "[[rule]]\nname = \"a\"\nkind = \"required\"\npath = \"title\"\n[[rule]]\nname = \"a\"\nkind = \"required\"\npath = \"userName\"\n",
+    );
     assert_eq!(e.line(), Some(6));
     assert!(e.to_string().contains("duplicate"), "{e}");
     // Invalid TOML.
     let e = load_err("[[rule]]\nname = \"a\nkind = 1\n");
     assert_eq!(e.line(), Some(2), "{e}");
     // Bad domain, bad code, min > max, wrong type.
-    assert!(load_err("[[rule]]\nname = \"d\"\nkind = \"email_domain\"\nallow = [\"exa mple.com\"]\n").to_string().contains("not a valid domain"));
-    assert!(load_err("[[rule]]\nname = \"c\"\nkind = \"required\"\npath = \"title\"\ncode = \"lower\"\n").to_string().contains("UPPER_SNAKE_CASE"));
-    assert!(load_err("[[rule]]\nname = \"l\"\nkind = \"length\"\npath = \"title\"\nmin = 5\nmax = 2\n").to_string().contains("greater"));
-    assert!(load_err("[[rule]]\nname = \"g\"\nkind = \"max_groups\"\nmax = \"five\"\n").to_string().contains("integer"));
+    assert!(
+        load_err("[[rule]]\nname = \"d\"\nkind = \"email_domain\"\nallow = [\"exa mple.com\"]\n")
+            .to_string()
+            .contains("not a valid domain")
+    );
+    assert!(
+        load_err(
+            "[[rule]]\nname = \"c\"\nkind = \"required\"\npath = \"title\"\ncode = \"lower\"\n"
+        )
+        .to_string()
+        .contains("UPPER_SNAKE_CASE")
+    );
+    assert!(
+        load_err("[[rule]]\nname = \"l\"\nkind = \"length\"\npath = \"title\"\nmin = 5\nmax = 2\n")
+            .to_string()
+            .contains("greater")
+    );
+    assert!(
+        load_err("[[rule]]\nname = \"g\"\nkind = \"max_groups\"\nmax = \"five\"\n")
+            .to_string()
+            .contains("integer")
+    );
     // Unknown top-level key.
-    assert!(load_err("[rules]\nx = 1\n").to_string().contains("unknown top-level key"));
+    assert!(
+        load_err("[rules]\nx = 1\n")
+            .to_string()
+            .contains("unknown top-level key")
+    );
 }
 
 #[test]

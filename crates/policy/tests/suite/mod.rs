@@ -14,7 +14,8 @@ pub fn policy(toml: &str) -> Policy {
 }
 
 pub fn demo() -> Policy {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy/demo.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy/demo.toml");
     match Policy::load(&path) {
         Ok(p) => p,
         Err(e) => panic!("demo policy should load: {e}"),
