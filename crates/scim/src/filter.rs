@@ -610,7 +610,7 @@ impl<'a> Parser<'a> {
             return Ok(CompValue::Null);
         }
         if looks_like_json_number(token)
-            && let Ok(n) = serde_json::from_str::<serde_json::Number>(token)
+            && let Some(n) = json_number(token)
         {
             return Ok(CompValue::Number(n));
         }
@@ -649,6 +649,23 @@ impl<'a> Parser<'a> {
             )
         })
     }
+}
+
+/// Converts JSON number text exactly (std's float parser is correctly rounded, so printing
+/// and re-parsing gives the same value).
+fn json_number(token: &str) -> Option<serde_json::Number> {
+    if !token.contains(['.', 'e', 'E']) {
+        if let Ok(i) = token.parse::<i64>() {
+            return Some(i.into());
+        }
+        if let Ok(u) = token.parse::<u64>() {
+            return Some(u.into());
+        }
+    }
+    token
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
 }
 
 /// JSON number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.

@@ -257,7 +257,10 @@ impl PatchRequest {
         if let Err(e) = check_required_present(&work, schema)
             && check_required_present(resource, schema).is_ok()
         {
-            return Err(e);
+            return Err(ScimError {
+                detail: format!("after all operations: {}", e.detail),
+                ..e
+            });
         }
         Ok(work)
     }
@@ -767,6 +770,14 @@ fn apply_simple(
     let cur = current(res, t).cloned();
     let multi = t.is_multi(cur.as_ref());
 
+    if explicit
+        && let Some(d) = [t.def, t.sub_def]
+            .into_iter()
+            .flatten()
+            .find(|d| d.mutability == Mutability::ReadOnly)
+    {
+        return Err(mutability(format!("'{name}' is readOnly ('{}')", d.name)));
+    }
     if kind == PatchOpKind::Remove {
         if cur.is_none() {
             return Ok(()); // nothing to remove: idempotent
@@ -1116,6 +1127,17 @@ fn apply_filtered(
                 };
                 if sets_primary {
                     clear_primary(&mut items);
+                }
+                if let (Some(sk), Some(sd)) = (&sub_key, sub_def)
+                    && sd.mutability == Mutability::Immutable
+                    && matched.iter().any(|&i| {
+                        items[i]
+                            .as_object()
+                            .and_then(|m| get_ci(m, sk))
+                            .is_some_and(|old| old != &new_value)
+                    })
+                {
+                    return Err(mutability(format!("'{name}.{sk}' is immutable")));
                 }
                 for &i in &matched {
                     if let Some(m) = items[i].as_object_mut() {

@@ -215,6 +215,11 @@ impl Resource {
     /// enterprise department). For multi-valued complex attributes, `emails.value` returns the
     /// `value` of the first element (use [`Resource::get_all`] for all of them).
     pub fn get(&self, name: &str) -> Option<&Value> {
+        if is_urn(name)
+            && let Some(v) = get_ci(&self.attrs, name)
+        {
+            return Some(v);
+        }
         let (urn, rest) = split_urn(name);
         let (attr, sub) = match rest.split_once('.') {
             Some((a, s)) => (a, Some(s)),
