@@ -40,3 +40,7 @@ pub fn from_us(us: i64) -> time::OffsetDateTime {
 pub(crate) fn now_us() -> i64 {
     to_us(time::OffsetDateTime::now_utc())
 }
+
+/// The sqlx version the store uses, for tests that edit the database behind the store's back.
+#[doc(hidden)]
+pub use sqlx;
