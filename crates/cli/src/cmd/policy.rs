@@ -1,9 +1,113 @@
+//! `gcprov policy`: check records against the provisioning policy offline.
+
+use anyhow::Context;
+use gcprov_policy::input::check_files;
+use gcprov_policy::{EvalContext, Policy};
+use std::path::PathBuf;
+
 #[derive(Debug, clap::Subcommand)]
 pub enum PolicyCommand {
-    /// Check SCIM JSON, NDJSON or CSV records against a policy file.
-    Check,
+    /// Check SCIM JSON, NDJSON or CSV records against a policy file. Exits 1 when any record
+    /// fails an `enforce` rule.
+    Check(CheckArgs),
+    /// Validate a policy file and list its rules.
+    Validate(ValidateArgs),
 }
 
-pub async fn run(_c: PolicyCommand) -> anyhow::Result<()> {
-    anyhow::bail!("the policy engine is not built yet")
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The policy file (TOML).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Output format: human-readable text or a machine-readable JSON report.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Input files: .json (a resource, an array or a ListResponse), .ndjson/.jsonl, .csv
+    /// (headers are SCIM attribute paths or userName, email, department, costCenter, ...).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The policy file (TOML).
+    policy: PathBuf,
+}
+
+pub async fn run(c: PolicyCommand) -> anyhow::Result<()> {
+    match c {
+        PolicyCommand::Check(a) => check(a),
+        PolicyCommand::Validate(a) => validate(a),
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Policy> {
+    // The error already reads FILE:LINE:COLUMN: rule "NAME": ...
+    Policy::load(path).context("invalid policy file")
+}
+
+fn check(a: CheckArgs) -> anyhow::Result<()> {
+    let policy = load(&a.policy)?;
+    let report = check_files(&policy, &a.inputs, &EvalContext::default())
+        .context("cannot read the input")?;
+    let out = match a.format {
+        Format::Text => report.render_text(),
+        Format::Json => {
+            let mut s =
+                serde_json::to_string_pretty(&report).context("cannot serialise the report")?;
+            s.push('\n');
+            s
+        }
+    };
+    emit(&out)?;
+    if report.has_rejections() {
+        anyhow::bail!(
+            "{} of {} records violate enforce rules of {}",
+            report.summary.rejected,
+            report.summary.records,
+            a.policy.display()
+        );
+    }
+    Ok(())
+}
+
+fn validate(a: ValidateArgs) -> anyhow::Result<()> {
+    let policy = load(&a.policy)?;
+    let r = policy.reference();
+    let mut out = format!(
+        "{}: policy '{}' version {} is valid\n",
+        a.policy.display(),
+        r.name,
+        r.version.as_deref().unwrap_or("-")
+    );
+    for rule in policy.rules() {
+        out.push_str(&format!(
+            "  line {:>4}  {:<7} {:<6} {:<15} {:<32} {}\n",
+            rule.line,
+            rule.mode.as_str(),
+            rule.applies_to.as_str(),
+            rule.kind,
+            rule.name,
+            rule.code
+        ));
+    }
+    emit(&out)
+}
+
+/// Write to stdout; a closed pipe (`... | head`) is not an error.
+fn emit(s: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to stdout")
+        }
+        _ => Ok(()),
+    }
 }
