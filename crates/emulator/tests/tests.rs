@@ -2,5 +2,11 @@
 
 mod common;
 
+mod admin;
 mod auth;
+mod concurrency;
+mod groups;
+mod oauth;
+mod routing;
+mod scim;
 mod users;

@@ -1,0 +1,127 @@
+use crate::common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn client_lifecycle_and_login_with_role_permissions() {
+    let ctx = start().await;
+    let base = ctx.emu.base_url();
+    let roles = json(ctx.get("/api/v2/authorization/roles").await).await;
+    let rid = roles["entities"][0]["id"].as_str().unwrap().to_owned();
+    let did = json(ctx.get("/api/v2/authorization/divisions/home").await).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = ctx
+        .post(
+            "/api/v2/oauth/clients",
+            json!({"name": "sync", "authorizedGrantType": "CLIENT-CREDENTIALS"}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(json(r).await["code"], "missing.client.roles");
+    let r = ctx.post("/api/v2/oauth/clients", json!({"name": "sync", "authorizedGrantType": "CLIENT_CREDENTIALS", "roleDivisions": [{"roleId": rid, "divisionId": did}]})).await;
+    assert_eq!(json(r).await["code"], "bad.grant.type");
+    let r = ctx.post("/api/v2/oauth/clients", json!({"name": "sync", "authorizedGrantType": "CLIENT-CREDENTIALS", "accessTokenValiditySeconds": 60, "roleDivisions": [{"roleId": rid, "divisionId": did}]})).await;
+    assert_eq!(r.status(), 400);
+    let r = ctx.post("/api/v2/oauth/clients", json!({"name": "sync", "authorizedGrantType": "CLIENT-CREDENTIALS", "accessTokenValiditySeconds": 600, "roleDivisions": [{"roleId": rid, "divisionId": did}]})).await;
+    assert_eq!(r.status(), 200);
+    let c = json(r).await;
+    let (cid, secret) = (
+        c["id"].as_str().unwrap().to_owned(),
+        c["secret"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(c["state"], "active");
+    let got = json(ctx.get(&format!("/api/v2/oauth/clients/{cid}")).await).await;
+    assert!(got.get("secret").is_none(), "secret only on create");
+    let r = login(&ctx.http, &base, &cid, &secret).await;
+    let v = json(r).await;
+    assert_eq!(v["expires_in"], 600);
+    let t = v["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ctx.http
+            .get(format!("{base}/api/v2/users"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // rotate
+    let r = ctx
+        .post(&format!("/api/v2/oauth/clients/{cid}/secret"), json!({}))
+        .await;
+    let new_secret = json(r).await["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, secret);
+    assert_eq!(login(&ctx.http, &base, &cid, &secret).await.status(), 400);
+    assert_eq!(
+        login(&ctx.http, &base, &cid, &new_secret).await.status(),
+        200
+    );
+    // delete needs inactive
+    assert_eq!(
+        ctx.delete(&format!("/api/v2/oauth/clients/{cid}"))
+            .await
+            .status(),
+        400
+    );
+    let mut body = got.clone();
+    body["state"] = json!("inactive");
+    let r = ctx.put(&format!("/api/v2/oauth/clients/{cid}"), body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        login(&ctx.http, &base, &cid, &new_secret).await.status(),
+        400,
+        "inactive: no new tokens"
+    );
+    assert!(
+        ctx.delete(&format!("/api/v2/oauth/clients/{cid}"))
+            .await
+            .status()
+            .is_success()
+    );
+    assert_eq!(
+        ctx.get(&format!("/api/v2/oauth/clients/{cid}"))
+            .await
+            .status(),
+        404
+    );
+    let scopes = json(ctx.get("/api/v2/oauth/scopes").await).await;
+    assert!(
+        scopes["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == "users:readonly")
+    );
+}
+
+#[tokio::test]
+async fn audits_record_changes() {
+    let ctx = start().await;
+    let u = ctx.user("Audited", "audited@example.com").await;
+    let uid = u["id"].as_str().unwrap();
+    ctx.patch(
+        &format!("/api/v2/users/{uid}"),
+        json!({"version": 1, "title": "T"}),
+    )
+    .await;
+    let r = ctx.post("/api/v2/audits/query/realtime", json!({"interval": "2000-01-01T00:00:00Z/2100-01-01T00:00:00Z", "serviceName": "Directory", "filters": [{"property": "EntityId", "value": uid}]})).await;
+    assert_eq!(r.status(), 200);
+    let v = json(r).await;
+    assert_eq!(v["total"], 2);
+    let e = &v["entities"][1];
+    assert_eq!(e["action"], "Update");
+    assert_eq!(e["entityType"], "User");
+    assert_eq!(e["entity"]["id"], uid);
+    assert_eq!(e["client"]["id"], ctx.emu.admin_client_id());
+    assert_eq!(e["propertyChanges"][0]["property"], "title");
+    assert_eq!(e["propertyChanges"][0]["newValues"], json!(["T"]));
+    let r = ctx
+        .post(
+            "/api/v2/audits/query/realtime",
+            json!({"interval": "yesterday"}),
+        )
+        .await;
+    assert_eq!(json(r).await["code"], "invalid.date");
+}
