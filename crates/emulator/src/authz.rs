@@ -54,7 +54,7 @@ pub async fn roles_list(
         .filter(|r| ids.is_empty() || ids.contains(&r.id))
         .filter(|r| perms.iter().all(|p| r.permissions.contains(p)))
         .collect();
-    rs.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    rs.sort_by_key(|a| a.name.to_lowercase());
     let total = rs.len();
     let entities = page
         .slice(&rs)

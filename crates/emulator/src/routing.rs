@@ -84,7 +84,7 @@ fn cat_list(app: &App, kind: Kind, raw: Option<String>) -> Result<Response, ApiE
         })
         .filter(|s| ids.is_empty() || ids.contains(&s.id))
         .collect();
-    items.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    items.sort_by_key(|a| a.name.to_lowercase());
     if matches!(q.get("sortOrder"), Some("DESC" | "desc" | "descending")) {
         items.reverse();
     }
@@ -702,7 +702,7 @@ pub async fn queues_list(
                 .is_none_or(|n| x.name.to_lowercase().starts_with(n))
         })
         .collect();
-    qs.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    qs.sort_by_key(|a| a.name.to_lowercase());
     let total = qs.len();
     let entities = page
         .slice(&qs)

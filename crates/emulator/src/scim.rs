@@ -1390,7 +1390,7 @@ fn groups_list_inner(app: &App, raw: Option<String>, filter_required: bool) -> R
             Some(GroupFilter::DisplayName(v)) => g.name.eq_ignore_ascii_case(v),
         })
         .collect();
-    hits.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    hits.sort_by_key(|a| a.name.to_lowercase());
     let total = hits.len();
     let resources = hits
         .into_iter()

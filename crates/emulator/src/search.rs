@@ -189,7 +189,7 @@ fn one(c: &Criteria, get: &dyn Fn(&str) -> Vec<String>) -> bool {
         get(f).iter().any(|actual| {
             let a = actual.to_lowercase();
             match kind {
-                "EXACT" => wanted.iter().any(|w| *w == a),
+                "EXACT" => wanted.contains(&a),
                 "STARTS_WITH" => wanted.iter().any(|w| a.starts_with(w.as_str())),
                 "CONTAINS" => wanted.iter().any(|w| a.contains(w.as_str())),
                 "TERM" | "TERMS" => {

@@ -40,6 +40,7 @@ impl Expand {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn audit(
     db: &mut Db,
     now: i64,
