@@ -307,7 +307,9 @@ impl Fields<'_, '_, '_> {
             None => match default {
                 Some(d) => (d.to_string(), self.span.clone()),
                 None => {
-                    return Err(self.err(self.span.clone(), format!("missing required key '{key}'")));
+                    return Err(
+                        self.err(self.span.clone(), format!("missing required key '{key}'"))
+                    );
                 }
             },
         };

@@ -23,6 +23,7 @@ pub mod input;
 mod oracle;
 mod path;
 mod rules;
+pub mod scan;
 mod schema;
 
 pub use config::RULE_KINDS;
@@ -129,6 +130,32 @@ impl Policy {
         let patched = apply(current)?;
         let decision = self.evaluate_with(&patched, ctx);
         Ok((patched, decision))
+    }
+
+    /// Judge a SCIM PATCH body (RFC 7644 3.5.2, as IdPs really send it) on the resource it
+    /// would produce: the PATCH is applied to a copy of `current` with the `gcprov-scim` engine,
+    /// then the result is evaluated. Returns the patched resource and the decision; a PATCH the
+    /// engine rejects returns its `ScimError` (400 with `scimType`).
+    pub fn evaluate_scim_patch(
+        &self,
+        current: &Value,
+        patch: &Value,
+        ctx: &EvalContext<'_>,
+    ) -> Result<(Value, Decision), gcprov_scim::ScimError> {
+        let kind = ctx.kind.unwrap_or_else(|| ResourceKind::detect(current));
+        let ctx = EvalContext {
+            kind: Some(kind),
+            oracle: ctx.oracle,
+        };
+        self.evaluate_patch(
+            current,
+            |cur| {
+                let res = gcprov_scim::Resource::from_json(cur.clone())?;
+                gcprov_scim::apply_patch(&res, patch, path::resource_schema(kind))
+                    .map(|r| r.into_json())
+            },
+            &ctx,
+        )
     }
 
     /// Would mapping the IdP group `group` to the Genesys role `role` (in `division`) be

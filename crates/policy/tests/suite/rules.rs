@@ -490,10 +490,51 @@ fn malformed_resources_never_panic() {
     }
 }
 
-/// A PATCH is judged on the resource it would produce.
-/// NOTE: gcprov-scim has no PATCH engine yet; the `apply` closure stands in for it (it adds the
-/// enterprise department by hand, as `{"op":"add","path":"urn:...:User:department","value":"Marketing"}`
-/// would). Swap the closure for the scim crate's engine once it lands.
+/// A PATCH is judged on the resource it would produce, applied by the scim crate's engine.
+#[test]
+fn scim_patch_is_judged_on_the_resulting_resource() {
+    let p = demo();
+    let current = good_user();
+    // Entra-style: capitalised op, value-path with sub-attribute, enterprise URN path.
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "ada@gmail.com"},
+        {"op": "Replace", "path": format!("{ENT}:department"), "value": "Marketing"}
+    ]});
+    let (patched, d) = match p.evaluate_scim_patch(&current, &patch, &EvalContext::default()) {
+        Ok(x) => x,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(patched["emails"][0]["value"], "ada@gmail.com");
+    assert_eq!(
+        codes(&d),
+        [
+            "SCIM_INVALID_EMAIL_DOMAIN",
+            "POLICY_DEPARTMENT_DENIED",
+            "SCIM_INVALID_EMAIL_DOMAIN"
+        ]
+    );
+    assert_eq!(
+        d.warnings.len(),
+        1,
+        "the personal-mailbox rule is warn-only"
+    );
+    // A harmless PATCH on a good user stays accepted, even though the PATCH body alone has no userName.
+    let ok = json!({"Operations": [{"op": "replace", "path": "title", "value": "Senior Agent"}]});
+    let (patched, d) = match p.evaluate_scim_patch(&current, &ok, &EvalContext::default()) {
+        Ok(x) => x,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(patched["title"], "Senior Agent");
+    assert_eq!(d.outcome, Outcome::Accepted, "{d:?}");
+    // A PATCH the engine rejects is an error, not a decision; the current resource is untouched.
+    let bad = json!({"Operations": [{"op": "remove"}]});
+    assert!(
+        p.evaluate_scim_patch(&current, &bad, &EvalContext::default())
+            .is_err()
+    );
+}
+
+/// The engine-agnostic form: any `apply` function (here a hand-written one).
 #[test]
 fn patch_is_judged_on_the_resulting_resource_hand_applied() {
     let p = demo();
