@@ -9,4 +9,5 @@ pub mod patch;
 pub mod plan;
 pub mod policy;
 pub mod serve;
+pub mod store_config;
 pub mod token;

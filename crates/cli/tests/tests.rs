@@ -1,0 +1,3 @@
+//! CLI integration tests: each runs the real `gcprov` binary.
+
+mod store_cli;
