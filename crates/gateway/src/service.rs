@@ -1,0 +1,2024 @@
+//! The gateway's operations, independent of HTTP: reads from the read model, the write
+//! pipeline (normalise, policy, map, uniqueness/lifecycle, write through Genesys, audit) and
+//! the full sync. `http.rs` and `/Bulk` call these.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use futures::StreamExt;
+use gcprov_genesys::models::{GroupCreate, GroupUpdate, ScimV2User};
+use gcprov_genesys::{GenesysClient, Versioned};
+use gcprov_policy::{EvalContext, Policy, ResourceKind};
+use gcprov_scim::etag::{self, Comparison, ETag};
+use gcprov_scim::filter::{self, AttrPath, CompValue, CompareOp, Filter};
+use gcprov_scim::query::{self, Paging, Projection, SortOrder};
+use gcprov_scim::schema::defs;
+use gcprov_scim::{CompiledFilter, PatchRequest, Resource, ScimType};
+use gcprov_store::{
+    EmailRecord, GroupRecord, NewEntry, NewEvent, Outcome, Store, UserLookup, UserRecord,
+};
+use serde_json::{Map, Value, json};
+use tokio::sync::{RwLock, Semaphore};
+
+use crate::auth::{Caller, Role};
+use crate::config::{GatewayConfig, Mode, OnConflict, OnDelete};
+use crate::error::{GwError, from_genesys};
+use crate::mapping::Mapping;
+use crate::normalize::{normalize, normalize_patch};
+use crate::schema;
+
+/// Who is asking, and under which request id.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub caller: Caller,
+    pub request_id: String,
+}
+
+/// What an operation answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Option<Value>,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+}
+
+impl Reply {
+    fn ok(status: u16, body: Value) -> Self {
+        let etag = body
+            .pointer("/meta/version")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let location = body
+            .pointer("/meta/location")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Self {
+            status,
+            body: Some(body),
+            etag,
+            location,
+        }
+    }
+    fn empty(status: u16) -> Self {
+        Self {
+            status,
+            body: None,
+            etag: None,
+            location: None,
+        }
+    }
+}
+
+/// The two resource types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+impl Kind {
+    pub fn schema(self) -> &'static gcprov_scim::schema::ResourceSchema {
+        match self {
+            Kind::User => schema::user(),
+            Kind::Group => schema::group(),
+        }
+    }
+    fn endpoint(self) -> &'static str {
+        match self {
+            Kind::User => "Users",
+            Kind::Group => "Groups",
+        }
+    }
+}
+
+/// List parameters (query string or `.search` body).
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub filter: Option<String>,
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
+    pub start_index: Option<String>,
+    pub count: Option<String>,
+    pub attributes: Option<String>,
+    pub excluded_attributes: Option<String>,
+}
+
+/// Shared state of a running gateway.
+pub struct Service {
+    pub(crate) cfg: GatewayConfig,
+    pub(crate) base_url: String,
+    pub(crate) store: Store,
+    pub(crate) genesys: GenesysClient,
+    pub(crate) policy: Option<Arc<Policy>>,
+    pub(crate) mapping: Mapping,
+    /// Group id -> displayName (the store has no group listing; see the report).
+    pub(crate) groups: RwLock<BTreeMap<String, String>>,
+    writes: Semaphore,
+    pending: AtomicUsize,
+    pub(crate) synced: AtomicBool,
+    pub(crate) genesys_ok: AtomicBool,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("base_url", &self.base_url)
+            .field("mode", &self.cfg.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Holds a place in the bounded write queue; released on drop.
+struct Slot<'a> {
+    svc: &'a Service,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let n = self
+            .svc
+            .pending
+            .fetch_sub(1, Ordering::SeqCst)
+            .saturating_sub(1);
+        metrics::gauge!("gcprov_gateway_queue_depth").set(n as f64);
+    }
+}
+
+/// Strips `W/` and quotes: `W/"42"` -> `42`.
+pub fn etag_tag(s: &str) -> String {
+    let s = s.trim();
+    let s = s.strip_prefix("W/").unwrap_or(s);
+    s.trim_matches('"').to_string()
+}
+
+fn now_us() -> i64 {
+    gcprov_store::to_us(time::OffsetDateTime::now_utc())
+}
+
+fn remove_ci(m: &mut Map<String, Value>, key: &str) {
+    let keys: Vec<String> = m
+        .keys()
+        .filter(|k| k.eq_ignore_ascii_case(key))
+        .cloned()
+        .collect();
+    for k in keys {
+        m.remove(&k);
+    }
+}
+
+/// One Genesys call made (or, in shadow mode, that would have been made).
+#[derive(Debug, Clone)]
+struct Call {
+    op: &'static str,
+    target: String,
+    outcome: String,
+    correlation_id: Option<String>,
+}
+
+impl Call {
+    fn json(&self) -> Value {
+        json!({"op": self.op, "target": self.target, "outcome": self.outcome, "correlationId": self.correlation_id})
+    }
+}
+
+#[derive(Default)]
+struct Trace {
+    calls: Vec<Call>,
+    policy: Option<Value>,
+}
+
+impl Trace {
+    fn ok(&mut self, op: &'static str, target: &str, shadow: bool) {
+        self.calls.push(Call {
+            op,
+            target: target.to_string(),
+            outcome: if shadow { "shadow" } else { "ok" }.into(),
+            correlation_id: None,
+        });
+        metrics::counter!("gcprov_gateway_genesys_calls_total", "op" => op, "outcome" => if shadow { "shadow" } else { "ok" }).increment(1);
+    }
+    fn err(&mut self, op: &'static str, target: &str, e: &gcprov_genesys::Error) {
+        let status = e
+            .status()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "transport".into());
+        if e.is_rate_limited() {
+            metrics::counter!("gcprov_gateway_genesys_429_total").increment(1);
+        }
+        metrics::counter!("gcprov_gateway_genesys_calls_total", "op" => op, "outcome" => "error")
+            .increment(1);
+        self.calls.push(Call {
+            op,
+            target: target.to_string(),
+            outcome: format!("error {status}"),
+            correlation_id: e.correlation_id().map(str::to_string),
+        });
+    }
+}
+
+impl Service {
+    pub(crate) fn new(
+        cfg: GatewayConfig,
+        base_url: String,
+        store: Store,
+        genesys: GenesysClient,
+        policy: Option<Arc<Policy>>,
+        mapping: Mapping,
+    ) -> Self {
+        let concurrency = cfg.queue.concurrency.max(1);
+        Self {
+            cfg,
+            base_url,
+            store,
+            genesys,
+            policy,
+            mapping,
+            groups: RwLock::new(BTreeMap::new()),
+            writes: Semaphore::new(concurrency),
+            pending: AtomicUsize::new(0),
+            synced: AtomicBool::new(false),
+            genesys_ok: AtomicBool::new(false),
+        }
+    }
+
+    fn shadow(&self) -> bool {
+        self.cfg.mode == Mode::Shadow
+    }
+
+    fn retry_after(&self) -> u64 {
+        self.cfg.queue.retry_after_seconds
+    }
+
+    /// A place in the bounded write queue, or 429 beyond it.
+    async fn slot(&self) -> Result<Slot<'_>, GwError> {
+        let n = self.pending.fetch_add(1, Ordering::SeqCst);
+        if n >= self.cfg.queue.max_pending {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            return Err(GwError::retryable(
+                429,
+                "too many changes are waiting for Genesys Cloud; retry later",
+                self.retry_after(),
+            ));
+        }
+        metrics::gauge!("gcprov_gateway_queue_depth").set((n + 1) as f64);
+        match self.writes.acquire().await {
+            Ok(permit) => Ok(Slot {
+                svc: self,
+                _permit: permit,
+            }),
+            Err(_) => {
+                self.pending.fetch_sub(1, Ordering::SeqCst);
+                Err(GwError::retryable(503, "shutting down", self.retry_after()))
+            }
+        }
+    }
+
+    pub fn require(caller: &Caller, role: Role) -> Result<(), GwError> {
+        if caller.role >= role {
+            Ok(())
+        } else {
+            Err(GwError::new(403, None, "Forbidden"))
+        }
+    }
+
+    // ------------------------------------------------------------------ representations
+
+    fn location(&self, kind: Kind, id: &str) -> String {
+        format!("{}/{}/{}", self.base_url, kind.endpoint(), id)
+    }
+
+    /// Gateway representation of a Genesys SCIM user.
+    fn user_from_genesys(&self, v: &Versioned<ScimV2User>) -> Result<(UserRecord, Value), GwError> {
+        let mut val = serde_json::to_value(&v.resource)
+            .map_err(|e| GwError::internal(format!("cannot encode user: {e}")))?;
+        let id = v
+            .resource
+            .id
+            .clone()
+            .ok_or_else(|| GwError::internal("Genesys returned a user without id"))?;
+        let tag = v
+            .etag
+            .as_deref()
+            .or(v.resource.meta.as_ref().and_then(|m| m.version.as_deref()))
+            .map(etag_tag)
+            .unwrap_or_else(|| "0".into());
+        if let Value::Object(m) = &mut val {
+            remove_ci(m, "password");
+            remove_ci(m, "groups");
+            let last = v
+                .resource
+                .meta
+                .as_ref()
+                .and_then(|m| m.last_modified.clone());
+            let mut meta = json!({
+                "resourceType": "User",
+                "location": self.location(Kind::User, &id),
+                "version": ETag::weak(tag.clone()).to_string(),
+            });
+            if let (Some(l), Some(mm)) = (last, meta.as_object_mut()) {
+                mm.insert("lastModified".into(), json!(l));
+            }
+            m.insert("meta".into(), meta);
+            let mut schemas = vec![json!(defs::USER)];
+            for urn in [defs::ENTERPRISE_USER, defs::GENESYS_USER] {
+                if m.contains_key(urn) {
+                    schemas.push(json!(urn));
+                }
+            }
+            m.insert("schemas".into(), Value::Array(schemas));
+        }
+        let u = &v.resource;
+        let emails = u
+            .emails
+            .iter()
+            .flatten()
+            .filter_map(|e| {
+                Some(EmailRecord {
+                    value: e.value.clone()?,
+                    kind: e.email_type.clone(),
+                    primary: e.primary.unwrap_or(false),
+                })
+            })
+            .collect();
+        let rec = UserRecord {
+            id,
+            user_name: u.user_name.clone().unwrap_or_default(),
+            external_id: u.external_id.clone(),
+            display_name: u.display_name.clone(),
+            active: u.active.unwrap_or(true),
+            version: tag.parse().unwrap_or(0),
+            emails,
+            resource: val.clone(),
+            updated_us: now_us(),
+        };
+        Ok((rec, val))
+    }
+
+    /// The Genesys body for a gateway user resource (read-only parts dropped).
+    fn user_to_genesys(res: &Resource) -> Result<ScimV2User, GwError> {
+        let mut v = res.to_json();
+        if let Value::Object(m) = &mut v {
+            for k in ["id", "meta", "groups"] {
+                remove_ci(m, k);
+            }
+        }
+        serde_json::from_value(v).map_err(|e| {
+            GwError::bad(
+                ScimType::InvalidValue,
+                format!("the user cannot be mapped to Genesys Cloud: {e}"),
+            )
+        })
+    }
+
+    /// A user record built locally (shadow mode).
+    fn user_record_local(&self, id: &str, res: &Resource, version: i64) -> (UserRecord, Value) {
+        let mut val = res.to_json();
+        if let Value::Object(m) = &mut val {
+            remove_ci(m, "password");
+            remove_ci(m, "groups");
+            m.insert("id".into(), json!(id));
+            m.insert(
+                "meta".into(),
+                json!({"resourceType": "User", "location": self.location(Kind::User, id),
+                       "version": ETag::weak(version.to_string()).to_string()}),
+            );
+        }
+        let emails = res
+            .emails()
+            .into_iter()
+            .filter_map(|e| {
+                Some(EmailRecord {
+                    value: e.value.clone()?,
+                    kind: e.kind.clone(),
+                    primary: e.primary,
+                })
+            })
+            .collect();
+        let rec = UserRecord {
+            id: id.to_string(),
+            user_name: res.user_name().unwrap_or_default().to_string(),
+            external_id: res.external_id().map(str::to_string),
+            display_name: res.display_name().map(str::to_string),
+            active: res.active().unwrap_or(true),
+            version,
+            emails,
+            resource: val.clone(),
+            updated_us: now_us(),
+        };
+        (rec, val)
+    }
+
+    fn group_value(
+        &self,
+        id: &str,
+        name: &str,
+        external_id: Option<&str>,
+        members: &[String],
+        version: i64,
+    ) -> Value {
+        let members: Vec<Value> = members
+            .iter()
+            .map(|m| json!({"value": m, "$ref": self.location(Kind::User, m), "type": "User"}))
+            .collect();
+        let mut v = json!({
+            "schemas": [defs::GROUP],
+            "id": id,
+            "displayName": name,
+            "members": members,
+            "meta": {"resourceType": "Group", "location": self.location(Kind::Group, id),
+                     "version": ETag::weak(version.to_string()).to_string()},
+        });
+        if let (Some(x), Some(m)) = (external_id, v.as_object_mut()) {
+            m.insert("externalId".into(), json!(x));
+        }
+        v
+    }
+
+    fn group_record(
+        &self,
+        id: &str,
+        name: &str,
+        external_id: Option<&str>,
+        members: Vec<String>,
+        version: i64,
+    ) -> GroupRecord {
+        let resource = self.group_value(id, name, external_id, &members, version);
+        GroupRecord {
+            id: id.to_string(),
+            display_name: name.to_string(),
+            external_id: external_id.map(str::to_string),
+            version,
+            members,
+            resource,
+            updated_us: now_us(),
+        }
+    }
+
+    /// Adds the read-only `groups` attribute of a user from the read model.
+    async fn decorate_user(&self, mut v: Value) -> Result<Value, GwError> {
+        let Some(id) = v.get("id").and_then(Value::as_str).map(str::to_string) else {
+            return Ok(v);
+        };
+        let ids = self.store.groups_of_member(&id).await.map_err(store_err)?;
+        if ids.is_empty() {
+            return Ok(v);
+        }
+        let names = self.groups.read().await;
+        let groups: Vec<Value> = ids
+            .iter()
+            .map(|g| {
+                json!({"value": g, "$ref": self.location(Kind::Group, g),
+                       "display": names.get(g).cloned().unwrap_or_default(), "type": "direct"})
+            })
+            .collect();
+        if let Value::Object(m) = &mut v {
+            m.insert("groups".into(), Value::Array(groups));
+        }
+        Ok(v)
+    }
+
+    // ------------------------------------------------------------------ audit
+
+    #[allow(clippy::too_many_arguments)]
+    async fn audit(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        outcome: Outcome,
+        target: Option<&str>,
+        trace: &Trace,
+        extra: Value,
+        event: Option<(&str, Value)>,
+    ) {
+        let mut entry = NewEntry::new(ctx.caller.name.clone(), action, outcome)
+            .request_id(ctx.request_id.clone());
+        if let Some(t) = target {
+            entry = entry.target(t);
+        }
+        for c in &trace.calls {
+            if let Some(id) = &c.correlation_id {
+                entry = entry.correlation_id(id.clone());
+            }
+        }
+        let calls: Vec<Value> = trace.calls.iter().map(Call::json).collect();
+        entry = entry.detail(json!({
+            "mode": if self.shadow() { "shadow" } else { "live" },
+            "policy": trace.policy,
+            "genesysCalls": calls,
+            "result": extra,
+        }));
+        let events = match event {
+            Some((kind, payload)) => vec![NewEvent::new(kind, payload)],
+            None => Vec::new(),
+        };
+        if let Err(e) = self.store.append(entry, events).await {
+            metrics::counter!("gcprov_gateway_audit_failures_total").increment(1);
+            tracing::error!(error = %e, request_id = %ctx.request_id, "audit append failed");
+        }
+    }
+
+    async fn audit_failure(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        target: Option<&str>,
+        trace: &Trace,
+        e: &GwError,
+    ) {
+        let outcome = if e.status() == 400 && trace.policy.is_some() && trace.calls.is_empty() {
+            Outcome::Denied
+        } else {
+            Outcome::Failure
+        };
+        self.audit(
+            ctx,
+            action,
+            outcome,
+            target,
+            trace,
+            json!({"status": e.status(), "scimType": e.scim.scim_type.map(|t| t.as_str()), "detail": e.scim.detail}),
+            None,
+        )
+        .await;
+    }
+
+    // ------------------------------------------------------------------ policy
+
+    fn check_policy(&self, kind: Kind, resource: &Value, trace: &mut Trace) -> Result<(), GwError> {
+        let Some(p) = &self.policy else {
+            return Ok(());
+        };
+        let ctx = EvalContext {
+            kind: Some(match kind {
+                Kind::User => ResourceKind::User,
+                Kind::Group => ResourceKind::Group,
+            }),
+            oracle: None,
+        };
+        let d = p.evaluate_with(resource, &ctx);
+        trace.policy = serde_json::to_value(&d).ok();
+        if d.is_rejected() {
+            metrics::counter!("gcprov_gateway_policy_rejections_total").increment(1);
+            let list: Vec<String> = d
+                .violations
+                .iter()
+                .map(|v| format!("{} ({}): {}", v.path, v.code, v.message))
+                .collect();
+            return Err(GwError::bad(
+                ScimType::InvalidValue,
+                format!("rejected by policy: {}", list.join("; ")),
+            ));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    pub async fn get(
+        &self,
+        kind: Kind,
+        id: &str,
+        params: &ListParams,
+    ) -> Result<(Value, String), GwError> {
+        let proj = Projection::new(
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        )?;
+        let (v, tag) = match kind {
+            Kind::User => {
+                let r = self
+                    .store
+                    .get_user(id)
+                    .await
+                    .map_err(store_err)?
+                    .ok_or_else(|| GwError::not_found("User", id))?;
+                (self.decorate_user(r.resource).await?, r.version)
+            }
+            Kind::Group => {
+                let r = self
+                    .store
+                    .get_group(id)
+                    .await
+                    .map_err(store_err)?
+                    .ok_or_else(|| GwError::not_found("Group", id))?;
+                (r.resource, r.version)
+            }
+        };
+        let etag = v
+            .pointer("/meta/version")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| ETag::weak(tag.to_string()).to_string());
+        let res = Resource::from_json(v)?;
+        Ok((proj.apply(&res, kind.schema()), etag))
+    }
+
+    /// Current ETag of a resource in the read model.
+    async fn current(&self, kind: Kind, id: &str) -> Result<Option<(Value, String)>, GwError> {
+        let v = match kind {
+            Kind::User => self
+                .store
+                .get_user(id)
+                .await
+                .map_err(store_err)?
+                .map(|r| r.resource),
+            Kind::Group => self
+                .store
+                .get_group(id)
+                .await
+                .map_err(store_err)?
+                .map(|r| r.resource),
+        };
+        Ok(v.map(|v| {
+            let e = v
+                .pointer("/meta/version")
+                .and_then(Value::as_str)
+                .unwrap_or("W/\"0\"")
+                .to_string();
+            (v, e)
+        }))
+    }
+
+    /// Resources of one type matching a filter (unpaged). Indexed `eq` comparisons become
+    /// store lookups; everything else is evaluated in memory.
+    pub async fn matches(
+        &self,
+        kind: Kind,
+        filter: Option<&str>,
+    ) -> Result<Vec<Resource>, GwError> {
+        let parsed = match filter.map(str::trim).filter(|f| !f.is_empty()) {
+            Some(f) => Some(
+                filter::parse(f).map_err(|e| GwError::bad(ScimType::InvalidFilter, e.detail))?,
+            ),
+            None => None,
+        };
+        let compiled = match &parsed {
+            Some(f) => Some(
+                CompiledFilter::compile(f, kind.schema())
+                    .map_err(|e| GwError::bad(ScimType::InvalidFilter, e.detail))?,
+            ),
+            None => None,
+        };
+        let needs_groups = filter.is_some_and(|f| f.to_ascii_lowercase().contains("groups"));
+        let candidates: Vec<Value> = match (kind, parsed.as_ref().and_then(indexed)) {
+            (Kind::User, Some(Index::Id(id))) => self
+                .store
+                .get_user(&id)
+                .await
+                .map_err(store_err)?
+                .into_iter()
+                .map(|r| r.resource)
+                .collect(),
+            (Kind::User, Some(Index::User(l))) => self
+                .store
+                .find_users(&l)
+                .await
+                .map_err(store_err)?
+                .into_iter()
+                .map(|r| r.resource)
+                .collect(),
+            (Kind::Group, Some(Index::Id(id))) => self
+                .store
+                .get_group(&id)
+                .await
+                .map_err(store_err)?
+                .into_iter()
+                .map(|r| r.resource)
+                .collect(),
+            (Kind::Group, Some(Index::User(UserLookup::DisplayName(n)))) => self
+                .store
+                .find_groups_by_display_name(&n)
+                .await
+                .map_err(store_err)?
+                .into_iter()
+                .map(|r| r.resource)
+                .collect(),
+            (Kind::Group, Some(Index::User(UserLookup::ExternalId(x)))) => self
+                .store
+                .find_groups_by_external_id(&x)
+                .await
+                .map_err(store_err)?
+                .into_iter()
+                .map(|r| r.resource)
+                .collect(),
+            (Kind::User, _) => {
+                let mut all = Vec::new();
+                let mut after = String::new();
+                loop {
+                    let page = self
+                        .store
+                        .list_users(&after, 1000)
+                        .await
+                        .map_err(store_err)?;
+                    let Some(last) = page.last() else { break };
+                    after = last.id.clone();
+                    let n = page.len();
+                    all.extend(page.into_iter().map(|r| r.resource));
+                    if n < 1000 {
+                        break;
+                    }
+                }
+                all
+            }
+            (Kind::Group, _) => {
+                let ids: Vec<String> = self.groups.read().await.keys().cloned().collect();
+                let mut all = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(g) = self.store.get_group(&id).await.map_err(store_err)? {
+                        all.push(g.resource);
+                    }
+                }
+                all
+            }
+        };
+        let mut out = Vec::with_capacity(candidates.len());
+        for v in candidates {
+            let v = if needs_groups && kind == Kind::User {
+                self.decorate_user(v).await?
+            } else {
+                v
+            };
+            let r = Resource::from_json(v)?;
+            if compiled.as_ref().is_none_or(|c| c.matches(&r)) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    fn paging(&self, p: &ListParams) -> Result<Paging, GwError> {
+        Ok(Paging::parse(
+            p.start_index.as_deref(),
+            p.count.as_deref(),
+            query::PagingConfig {
+                default_count: self.cfg.paging.default_count,
+                max_count: self.cfg.paging.max_count,
+            },
+        )?)
+    }
+
+    /// A `ListResponse` for one or both resource types.
+    pub async fn list(&self, kinds: &[Kind], p: &ListParams) -> Result<Value, GwError> {
+        let proj = Projection::new(p.attributes.as_deref(), p.excluded_attributes.as_deref())?;
+        let paging = self.paging(p)?;
+        let order = SortOrder::parse(p.sort_order.as_deref())?;
+        let sort_by = match p
+            .sort_by
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(s) => Some(
+                AttrPath::parse(s).map_err(|e| GwError::bad(ScimType::InvalidValue, e.detail))?,
+            ),
+            None => None,
+        };
+        let mut all: Vec<(Kind, Resource)> = Vec::new();
+        for k in kinds {
+            let mut rs = self.matches(*k, p.filter.as_deref()).await?;
+            if let Some(by) = &sort_by {
+                query::sort_resources(&mut rs, by, order, k.schema());
+            }
+            all.extend(rs.into_iter().map(|r| (*k, r)));
+        }
+        let total = all.len();
+        let page = paging.page(all);
+        let mut resources = Vec::with_capacity(page.len());
+        for (k, r) in page {
+            let r = if k == Kind::User && r.get("groups").is_none() {
+                Resource::from_json(self.decorate_user(r.into_json()).await?)?
+            } else {
+                r
+            };
+            resources.push(proj.apply(&r, k.schema()));
+        }
+        Ok(query::ListResponse {
+            total_results: total,
+            start_index: paging.start_index,
+            resources,
+        }
+        .to_json())
+    }
+
+    // ------------------------------------------------------------------ user writes
+
+    pub async fn create_user(
+        &self,
+        ctx: &Ctx,
+        body: Value,
+        p: &ListParams,
+    ) -> Result<Reply, GwError> {
+        Self::require(&ctx.caller, Role::Provisioner)?;
+        let mut trace = Trace::default();
+        let r = self.create_user_inner(ctx, body, &mut trace).await;
+        match r {
+            Ok((id, v, adopted)) => {
+                self.audit(
+                    ctx,
+                    if adopted {
+                        "scim.user.adopt"
+                    } else {
+                        "scim.user.create"
+                    },
+                    Outcome::Success,
+                    Some(&id),
+                    &trace,
+                    json!({"status": 201}),
+                    Some(("scim.user.created", json!({"id": id, "adopted": adopted}))),
+                )
+                .await;
+                self.respond(Kind::User, 201, v, p).await
+            }
+            Err(e) => {
+                self.audit_failure(ctx, "scim.user.create", None, &trace, &e)
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn respond(
+        &self,
+        kind: Kind,
+        status: u16,
+        v: Value,
+        p: &ListParams,
+    ) -> Result<Reply, GwError> {
+        let v = if kind == Kind::User {
+            self.decorate_user(v).await?
+        } else {
+            v
+        };
+        let proj = Projection::new(p.attributes.as_deref(), p.excluded_attributes.as_deref())?;
+        let mut reply = Reply::ok(status, v.clone());
+        let r = Resource::from_json(v)?;
+        reply.body = Some(proj.apply(&r, kind.schema()));
+        Ok(reply)
+    }
+
+    async fn create_user_inner(
+        &self,
+        ctx: &Ctx,
+        mut body: Value,
+        trace: &mut Trace,
+    ) -> Result<(String, Value, bool), GwError> {
+        normalize(&mut body, &self.cfg.normalize);
+        let res = gcprov_scim::prepare_create(body, defs::user_resource())?;
+        let user_name = res
+            .user_name()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| GwError::bad(ScimType::InvalidValue, "userName is required"))?
+            .to_string();
+        self.check_policy(Kind::User, &res.to_json(), trace)?;
+        if let Some(existing) = self
+            .store
+            .find_users(&UserLookup::UserName(user_name.clone()))
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .next()
+        {
+            return match self.cfg.users.on_conflict {
+                OnConflict::Reject => Err(GwError::new(
+                    409,
+                    Some(ScimType::Uniqueness),
+                    "a user with this userName already exists",
+                )),
+                OnConflict::Adopt => {
+                    let v = self
+                        .replace_existing_user(ctx, &existing.id, res, trace)
+                        .await?;
+                    Ok((existing.id, v, true))
+                }
+            };
+        }
+        let g = Self::user_to_genesys(&res)?;
+        let _slot = self.slot().await?;
+        if self.shadow() {
+            let id = uuid::Uuid::new_v4().to_string();
+            trace.ok("scim.users.create", &id, true);
+            let (rec, v) = self.user_record_local(&id, &res, 1);
+            self.store.upsert_user(&rec).await.map_err(store_err)?;
+            return Ok((id, v, false));
+        }
+        // A soft-deleted Genesys user with this userName is restored instead of duplicated.
+        if self.cfg.users.restore_deleted {
+            match self.genesys.find_deleted_user_by_email(&user_name).await {
+                Ok(Some(u)) => {
+                    if let (Some(id), Some(version)) = (u.id.clone(), u.version) {
+                        match self.genesys.restore_user(&id, version).await {
+                            Ok(_) => {
+                                trace.ok("users.restore", &id, false);
+                                let v = self.put_genesys_user(&id, &g, None, trace).await?;
+                                return Ok((id, v, false));
+                            }
+                            Err(e) => {
+                                trace.err("users.restore", &id, &e);
+                                return Err(from_genesys(&e, self.retry_after()));
+                            }
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    // Conservative: a failed lookup does not block the create (Genesys
+                    // itself refuses a duplicate userName).
+                    trace.err("users.search.deleted", &user_name, &e);
+                }
+            }
+        }
+        match self.genesys.scim_create_user(&g).await {
+            Ok(v) => {
+                let (rec, val) = self.user_from_genesys(&v)?;
+                trace.ok("scim.users.create", &rec.id, false);
+                self.store.upsert_user(&rec).await.map_err(store_err)?;
+                Ok((rec.id, val, false))
+            }
+            Err(e) if e.is_conflict() => {
+                trace.err("scim.users.create", &user_name, &e);
+                // Exists in Genesys but not in our model (changed since the last sync, or an
+                // earlier attempt of this very request succeeded): refresh and decide.
+                let found = self
+                    .genesys
+                    .scim_find_user(&user_name)
+                    .await
+                    .map_err(|e| from_genesys(&e, self.retry_after()))?;
+                let Some(found) = found else {
+                    return Err(GwError::new(
+                        409,
+                        Some(ScimType::Uniqueness),
+                        "a user with this userName already exists",
+                    ));
+                };
+                let id = found.id.clone().unwrap_or_default();
+                let same_request = res.external_id().is_some()
+                    && found.external_id.as_deref() == res.external_id();
+                if same_request || self.cfg.users.on_conflict == OnConflict::Adopt {
+                    let v = self.put_genesys_user(&id, &g, None, trace).await?;
+                    Ok((id, v, !same_request))
+                } else {
+                    let etag = found.meta.as_ref().and_then(|m| m.version.clone());
+                    let (rec, _) = self.user_from_genesys(&Versioned {
+                        resource: found,
+                        etag,
+                    })?;
+                    self.store.upsert_user(&rec).await.map_err(store_err)?;
+                    Err(GwError::new(
+                        409,
+                        Some(ScimType::Uniqueness),
+                        "a user with this userName already exists",
+                    ))
+                }
+            }
+            Err(e) => {
+                trace.err("scim.users.create", &user_name, &e);
+                Err(from_genesys(&e, self.retry_after()))
+            }
+        }
+    }
+
+    /// PUT to Genesys and refresh the model.
+    async fn put_genesys_user(
+        &self,
+        id: &str,
+        g: &ScimV2User,
+        if_match: Option<&str>,
+        trace: &mut Trace,
+    ) -> Result<Value, GwError> {
+        match self.genesys.scim_replace_user(id, g, if_match).await {
+            Ok(v) => {
+                trace.ok("scim.users.replace", id, false);
+                let (rec, val) = self.user_from_genesys(&v)?;
+                self.store.upsert_user(&rec).await.map_err(store_err)?;
+                Ok(val)
+            }
+            Err(e) => {
+                trace.err("scim.users.replace", id, &e);
+                Err(from_genesys(&e, self.retry_after()))
+            }
+        }
+    }
+
+    async fn replace_existing_user(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        new: Resource,
+        trace: &mut Trace,
+    ) -> Result<Value, GwError> {
+        let _ = ctx;
+        let cur = self
+            .store
+            .get_user(id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| GwError::not_found("User", id))?;
+        let res = gcprov_scim::replace_resource(
+            &Resource::from_json(cur.resource)?,
+            new.into_json(),
+            defs::user_resource(),
+        )?;
+        let g = Self::user_to_genesys(&res)?;
+        let _slot = self.slot().await?;
+        if self.shadow() {
+            trace.ok("scim.users.replace", id, true);
+            let (rec, v) = self.user_record_local(id, &res, cur.version + 1);
+            self.store.upsert_user(&rec).await.map_err(store_err)?;
+            return Ok(v);
+        }
+        self.put_genesys_user(id, &g, None, trace).await
+    }
+
+    /// Re-reads a user from Genesys and refreshes the model (after a version conflict).
+    async fn refresh_user(&self, id: &str, trace: &mut Trace) -> Result<(), GwError> {
+        match self.genesys.scim_get_user(id, None).await {
+            Ok(gcprov_genesys::Conditional::Modified(v)) => {
+                trace.ok("scim.users.get", id, false);
+                let (rec, _) = self.user_from_genesys(&v)?;
+                self.store.upsert_user(&rec).await.map_err(store_err)?;
+                Ok(())
+            }
+            Ok(gcprov_genesys::Conditional::NotModified) => Ok(()),
+            Err(e) if e.is_not_found() => {
+                trace.err("scim.users.get", id, &e);
+                self.store.delete_user(id).await.map_err(store_err)?;
+                Err(GwError::not_found("User", id))
+            }
+            Err(e) => {
+                trace.err("scim.users.get", id, &e);
+                Err(from_genesys(&e, self.retry_after()))
+            }
+        }
+    }
+
+    /// PUT or PATCH of a user: `change` turns the current resource into the new one. Writes
+    /// carry the Genesys version; a conflict re-reads, refreshes the model and re-applies.
+    async fn change_user<F>(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        if_match: Option<&str>,
+        action: &str,
+        change: F,
+        trace: &mut Trace,
+    ) -> Result<Value, GwError>
+    where
+        F: Fn(&Resource) -> Result<Resource, GwError>,
+    {
+        let _ = (ctx, action);
+        for attempt in 0..3 {
+            let cur = self
+                .store
+                .get_user(id)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| GwError::not_found("User", id))?;
+            let cur_etag = cur
+                .resource
+                .pointer("/meta/version")
+                .and_then(Value::as_str)
+                .unwrap_or("W/\"0\"")
+                .to_string();
+            if attempt == 0 {
+                check_if_match(if_match, &cur_etag)?;
+            }
+            let current = Resource::from_json(cur.resource.clone())?;
+            let new = change(&current)?;
+            let mut nv = new.into_json();
+            normalize(&mut nv, &self.cfg.normalize);
+            let new = Resource::from_json(nv)?;
+            self.check_policy(Kind::User, &new.to_json(), trace)?;
+            if new.active() == Some(false)
+                && cur.active
+                && self.cfg.users.on_disable == OnDelete::Delete
+            {
+                self.delete_user_inner(id, None, trace).await?;
+                return Err(GwError::not_found("User", id));
+            }
+            let g = Self::user_to_genesys(&new)?;
+            let _slot = self.slot().await?;
+            if self.shadow() {
+                trace.ok("scim.users.replace", id, true);
+                let (rec, v) = self.user_record_local(id, &new, cur.version + 1);
+                self.store.upsert_user(&rec).await.map_err(store_err)?;
+                return Ok(v);
+            }
+            let genesys_etag = format!("\"{}\"", etag_tag(&cur_etag));
+            match self
+                .genesys
+                .scim_replace_user(id, &g, Some(&genesys_etag))
+                .await
+            {
+                Ok(v) => {
+                    trace.ok("scim.users.replace", id, false);
+                    let (rec, val) = self.user_from_genesys(&v)?;
+                    self.store.upsert_user(&rec).await.map_err(store_err)?;
+                    return Ok(val);
+                }
+                Err(e)
+                    if e.is_version_conflict()
+                        || (e.status() == Some(409)
+                            && e.api().and_then(|a| a.scim_type()) == Some("invalidVers")) =>
+                {
+                    trace.err("scim.users.replace", id, &e);
+                    self.refresh_user(id, trace).await?;
+                    continue;
+                }
+                Err(e) if e.is_not_found() => {
+                    trace.err("scim.users.replace", id, &e);
+                    self.store.delete_user(id).await.map_err(store_err)?;
+                    return Err(GwError::not_found("User", id));
+                }
+                Err(e) => {
+                    trace.err("scim.users.replace", id, &e);
+                    return Err(from_genesys(&e, self.retry_after()));
+                }
+            }
+        }
+        Err(GwError::retryable(
+            409,
+            "the user keeps changing in Genesys Cloud; retry later",
+            self.retry_after(),
+        ))
+    }
+
+    pub async fn replace_user(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        if_match: Option<&str>,
+        mut body: Value,
+        p: &ListParams,
+    ) -> Result<Reply, GwError> {
+        Self::require(&ctx.caller, Role::Provisioner)?;
+        normalize(&mut body, &self.cfg.normalize);
+        let mut trace = Trace::default();
+        let r = self
+            .change_user(
+                ctx,
+                id,
+                if_match,
+                "scim.user.replace",
+                |cur| {
+                    Ok(gcprov_scim::replace_resource(
+                        cur,
+                        body.clone(),
+                        defs::user_resource(),
+                    )?)
+                },
+                &mut trace,
+            )
+            .await;
+        self.finish_user(ctx, id, "scim.user.replace", r, &trace, p)
+            .await
+    }
+
+    pub async fn patch_user(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        if_match: Option<&str>,
+        mut body: Value,
+        p: &ListParams,
+    ) -> Result<Reply, GwError> {
+        Self::require(&ctx.caller, Role::Provisioner)?;
+        normalize_patch(&mut body, &self.cfg.normalize);
+        let patch = PatchRequest::from_json(&body)?;
+        let mut trace = Trace::default();
+        let r = self
+            .change_user(
+                ctx,
+                id,
+                if_match,
+                "scim.user.patch",
+                |cur| Ok(patch.apply(cur, defs::user_resource())?),
+                &mut trace,
+            )
+            .await;
+        self.finish_user(ctx, id, "scim.user.patch", r, &trace, p)
+            .await
+    }
+
+    async fn finish_user(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        action: &str,
+        r: Result<Value, GwError>,
+        trace: &Trace,
+        p: &ListParams,
+    ) -> Result<Reply, GwError> {
+        match r {
+            Ok(v) => {
+                self.audit(
+                    ctx,
+                    action,
+                    Outcome::Success,
+                    Some(id),
+                    trace,
+                    json!({"status": 200}),
+                    Some(("scim.user.updated", json!({"id": id}))),
+                )
+                .await;
+                // Group memberships may drive roles/skills; nothing else to do for users.
+                self.respond(Kind::User, 200, v, p).await
+            }
+            Err(e) => {
+                self.audit_failure(ctx, action, Some(id), trace, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn delete_user_inner(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        trace: &mut Trace,
+    ) -> Result<(), GwError> {
+        let _slot = self.slot().await?;
+        if self.shadow() {
+            trace.ok("scim.users.delete", id, true);
+            self.store.delete_user(id).await.map_err(store_err)?;
+            return Ok(());
+        }
+        match self.genesys.scim_delete_user(id, if_match).await {
+            Ok(()) => trace.ok("scim.users.delete", id, false),
+            Err(e) if e.is_not_found() => trace.err("scim.users.delete", id, &e),
+            Err(e) => {
+                trace.err("scim.users.delete", id, &e);
+                return Err(from_genesys(&e, self.retry_after()));
+            }
+        }
+        self.store.delete_user(id).await.map_err(store_err)?;
+        Ok(())
+    }
+
+    pub async fn delete_user(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<Reply, GwError> {
+        Self::require(&ctx.caller, Role::Provisioner)?;
+        let mut trace = Trace::default();
+        let r = async {
+            let (_, cur_etag) = self
+                .current(Kind::User, id)
+                .await?
+                .ok_or_else(|| GwError::not_found("User", id))?;
+            check_if_match(if_match, &cur_etag)?;
+            match self.cfg.users.on_delete {
+                OnDelete::Delete => self.delete_user_inner(id, None, &mut trace).await,
+                OnDelete::Deactivate => self
+                    .change_user(
+                        ctx,
+                        id,
+                        None,
+                        "scim.user.delete",
+                        |cur| {
+                            let mut n = cur.clone();
+                            n.set("active", json!(false));
+                            Ok(n)
+                        },
+                        &mut trace,
+                    )
+                    .await
+                    .map(|_| ()),
+            }
+        }
+        .await;
+        match r {
+            Ok(()) => {
+                self.audit(ctx, "scim.user.delete", Outcome::Success, Some(id), &trace,
+                    json!({"status": 204, "onDelete": format!("{:?}", self.cfg.users.on_delete).to_lowercase()}),
+                    Some(("scim.user.deleted", json!({"id": id})))).await;
+                Ok(Reply::empty(204))
+            }
+            Err(e) => {
+                self.audit_failure(ctx, "scim.user.delete", Some(id), &trace, &e)
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ group writes
+
+    fn validate_group_name(name: &str) -> Result<(), GwError> {
+        if name.trim().is_empty()
+            || name.chars().count() > 256
+            || name.chars().any(char::is_control)
+        {
+            return Err(GwError::bad(
+                ScimType::InvalidValue,
+                "displayName must be 1 to 256 printable characters",
+            ));
+        }
+        Ok(())
+    }
+
+    fn member_ids(res: &Resource) -> Vec<String> {
+        let mut out: Vec<String> = res
+            .multi_values("members")
+            .into_iter()
+            .filter_map(|m| m.value)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    async fn check_members(&self, ids: &[String]) -> Result<(), GwError> {
+        for id in ids {
+            if self.store.get_user(id).await.map_err(store_err)?.is_none() {
+                let id: String = id.chars().take(64).collect();
+                return Err(GwError::bad(
+                    ScimType::InvalidValue,
+                    format!("member {id} is not a known user"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_group(
+        &self,
+        ctx: &Ctx,
+        mut body: Value,
+        p: &ListParams,
+    ) -> Result<Reply, GwError> {
+        Self::require(&ctx.caller, Role::Provisioner)?;
+        let mut cfg = self.cfg.normalize.clone();
+        cfg.lowercase_user_name = false;
+        cfg.lowercase_emails = false;
+        normalize(&mut body, &cfg);
+        let mut trace = Trace::default();
+        let r = async {
+            let res = gcprov_scim::prepare_create(body, schema::group())?;
+            let name = res.display_name().unwrap_or_default().to_string();
+            Self::validate_group_name(&name)?;
+            self.check_policy(Kind::Group, &res.to_json(), &mut trace)?;
+            if !self
+                .store
+                .find_groups_by_display_name(&name)
+                .await
+                .map_err(store_err)?
+                .is_empty()
+            {
+                return Err(GwError::new(
+                    409,
+                    Some(ScimType::Uniqueness),
+                    "a group with this displayName already exists",
+                ));
+            }
+            let members = Self::member_ids(&res);
+            self.check_members(&members).await?;
+            let external_id = res.external_id().map(str::to_string);
+            let _slot = self.slot().await?;
+            let (id, version) = if self.shadow() {
+                let id = uuid::Uuid::new_v4().to_string();
+                trace.ok("groups.create", &id, true);
+                if !members.is_empty() {
+                    trace.ok("groups.members.add", &id, true);
+                }
+                (id, 1)
+            } else {
+                let existing = if self.cfg.groups.create_missing {
+                    match self
+                        .genesys
+                        .create_group(&GroupCreate::official(name.clone()))
+                        .await
+                    {
+                        Ok(g) => {
+                            trace.ok("groups.create", g.id.as_deref().unwrap_or_default(), false);
+                            g
+                        }
+                        Err(e) if e.is_conflict() => {
+                            trace.err("groups.create", &name, &e);
+                            self.find_genesys_group(&name, &mut trace)
+                                .await?
+                                .ok_or_else(|| {
+                                    GwError::new(
+                                        409,
+                                        Some(ScimType::Uniqueness),
+                                        "a Genesys group with this name exists",
+                                    )
+                                })?
+                        }
+                        Err(e) => {
+                            trace.err("groups.create", &name, &e);
+                            return Err(from_genesys(&e, self.retry_after()));
+                        }
+                    }
+                } else {
+                    self.find_genesys_group(&name, &mut trace)
+                        .await?
+                        .ok_or_else(|| {
+                            GwError::bad(
+                                ScimType::InvalidValue,
+                                "no Genesys group has this name and groups.create_missing is off",
+                            )
+                        })?
+                };
+                let id = existing
+                    .id
+                    .clone()
+                    .ok_or_else(|| GwError::internal("Genesys group without id"))?;
+                let mut version = existing.version.unwrap_or(1);
+                if !members.is_empty() {
+                    let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+                    match self.genesys.add_group_members(&id, &refs).await {
+                        Ok(()) => trace.ok("groups.members.add", &id, false),
+                        Err(e) => {
+                            trace.err("groups.members.add", &id, &e);
+                            return Err(from_genesys(&e, self.retry_after()));
+                        }
+                    }
+                    version = self
+                        .genesys
+                        .get_group(&id)
+                        .await
+                        .ok()
+                        .and_then(|g| g.version)
+                        .unwrap_or(version + 1);
+                }
+                (id, version)
+            };
+            let rec =
+                self.group_record(&id, &name, external_id.as_deref(), members.clone(), version);
+            self.store.upsert_group(&rec).await.map_err(store_err)?;
+            if let Some(x) = &external_id {
+                self.store
+                    .link_identity("scim", "group", x, &id)
+                    .await
+                    .map_err(store_err)?;
+            }
+            self.groups.write().await.insert(id.clone(), name.clone());
+            self.apply_mapping(&name, &members, &[], &mut trace).await?;
+            Ok((id, rec.resource))
+        }
+        .await;
+        match r {
+            Ok((id, v)) => {
+                self.audit(
+                    ctx,
+                    "scim.group.create",
+                    Outcome::Success,
+                    Some(&id),
+                    &trace,
+                    json!({"status": 201}),
+                    Some(("scim.group.created", json!({"id": id}))),
+                )
+                .await;
+                self.respond(Kind::Group, 201, v, p).await
+            }
+            Err(e) => {
+                self.audit_failure(ctx, "scim.group.create", None, &trace, &e)
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn find_genesys_group(
+        &self,
+        name: &str,
+        trace: &mut Trace,
+    ) -> Result<Option<gcprov_genesys::models::Group>, GwError> {
+        match self.genesys.find_group_by_name(name).await {
+            Ok(g) => {
+                trace.ok("groups.search", name, false);
+                Ok(g)
+            }
+            Err(e) => {
+                trace.err("groups.search", name, &e);
+                Err(from_genesys(&e, self.retry_after()))
+            }
+        }
+    }
+
+    async fn change_group<F>(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        change: F,
+        trace: &mut Trace,
+    ) -> Result<Value, GwError>
+    where
+        F: Fn(&Resource) -> Result<Resource, GwError>,
+    {
+        let cur = self
+            .store
+            .get_group(id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| GwError::not_found("Group", id))?;
+        let cur_etag = cur
+            .resource
+            .pointer("/meta/version")
+            .and_then(Value::as_str)
+            .unwrap_or("W/\"0\"")
+            .to_string();
+        check_if_match(if_match, &cur_etag)?;
+        let current = Resource::from_json(cur.resource.clone())?;
+        let new = change(&current)?;
+        let mut nv = new.into_json();
+        let mut ncfg = self.cfg.normalize.clone();
+        ncfg.lowercase_emails = false;
+        ncfg.lowercase_user_name = false;
+        normalize(&mut nv, &ncfg);
+        let new = Resource::from_json(nv)?;
+        let name = new.display_name().unwrap_or_default().to_string();
+        Self::validate_group_name(&name)?;
+        self.check_policy(Kind::Group, &new.to_json(), trace)?;
+        let members = Self::member_ids(&new);
+        let old: BTreeSet<&String> = cur.members.iter().collect();
+        let newset: BTreeSet<&String> = members.iter().collect();
+        let added: Vec<String> = newset.difference(&old).map(|s| s.to_string()).collect();
+        let removed: Vec<String> = old.difference(&newset).map(|s| s.to_string()).collect();
+        self.check_members(&added).await?;
+        if name != cur.display_name {
+            let clash = self
+                .store
+                .find_groups_by_display_name(&name)
+                .await
+                .map_err(store_err)?;
+            if clash.iter().any(|g| g.id != id) {
+                return Err(GwError::new(
+                    409,
+                    Some(ScimType::Uniqueness),
+                    "a group with this displayName already exists",
+                ));
+            }
+        }
+        let external_id = new.external_id().map(str::to_string);
+        let _slot = self.slot().await?;
+        let mut version = cur.version;
+        let shadow = self.shadow();
+        if name != cur.display_name {
+            if shadow {
+                trace.ok("groups.update", id, true);
+            } else {
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    let body = GroupUpdate {
+                        version,
+                        name: Some(name.clone()),
+                        ..Default::default()
+                    };
+                    match self.genesys.update_group(id, &body).await {
+                        Ok(g) => {
+                            trace.ok("groups.update", id, false);
+                            version = g.version.unwrap_or(version + 1);
+                            break;
+                        }
+                        Err(e) if e.is_version_conflict() && tries < 3 => {
+                            trace.err("groups.update", id, &e);
+                            version = self
+                                .genesys
+                                .get_group(id)
+                                .await
+                                .map_err(|e| from_genesys(&e, self.retry_after()))?
+                                .version
+                                .unwrap_or(version);
+                        }
+                        Err(e) => {
+                            trace.err("groups.update", id, &e);
+                            return Err(from_genesys(&e, self.retry_after()));
+                        }
+                    }
+                }
+            }
+        }
+        if !added.is_empty() {
+            if shadow {
+                trace.ok("groups.members.add", id, true);
+            } else {
+                let refs: Vec<&str> = added.iter().map(String::as_str).collect();
+                self.genesys
+                    .add_group_members(id, &refs)
+                    .await
+                    .map_err(|e| {
+                        trace.err("groups.members.add", id, &e);
+                        from_genesys(&e, self.retry_after())
+                    })?;
+                trace.ok("groups.members.add", id, false);
+            }
+        }
+        if !removed.is_empty() {
+            if shadow {
+                trace.ok("groups.members.remove", id, true);
+            } else {
+                let refs: Vec<&str> = removed.iter().map(String::as_str).collect();
+                self.genesys
+                    .remove_group_members(id, &refs)
+                    .await
+                    .map_err(|e| {
+                        trace.err("groups.members.remove", id, &e);
+                        from_genesys(&e, self.retry_after())
+                    })?;
+                trace.ok("groups.members.remove", id, false);
+            }
+        }
+        if !shadow && (!added.is_empty() || !removed.is_empty()) {
+            version = self
+                .genesys
+                .get_group(id)
+                .await
+                .ok()
+                .and_then(|g| g.version)
+                .unwrap_or(version + 1);
+        } else if shadow && (name != cur.display_name || !added.is_empty() || !removed.is_empty()) {
+            version += 1;
+        }
+        let rec = self.group_record(id, &name, external_id.as_deref(), members, version);
+        self.store.upsert_group(&rec).await.map_err(store_err)?;
+        if external_id != cur.external_id {
+            if let Some(old) = &cur.external_id {
+                self.store
+                    .unlink_identity("scim", "group", old)
+                    .await
+                    .map_err(store_err)?;
+            }
+            if let Some(x) = &external_id {
+                self.store
+                    .link_identity("scim", "group", x, id)
+                    .await
+                    .map_err(store_err)?;
+            }
+        }
+        self.groups
+            .write()
+            .await
+            .insert(id.to_string(), name.clone());
+        self.apply_mapping(&name, &added, &removed, trace).await?;
+        Ok(rec.resource)
+    }
+
+    pub async fn replace_group(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        if_match: Option<&str>,
+        body: Value,
+        p: &ListParams,
+    ) -> Result<Reply, GwError> {
+        Self::require(&ctx.caller, Role::Provisioner)?;
+        let mut trace = Trace::default();
+        let r = self
+            .change_group(
+                id,
+                if_match,
+                |cur| {
+                    Ok(gcprov_scim::replace_resource(
+                        cur,
+                        body.clone(),
+                        schema::group(),
+                    )?)
+                },
+                &mut trace,
+            )
+            .await;
+        self.finish_group(ctx, id, "scim.group.replace", r, &trace, p)
+            .await
+    }
+
+    pub async fn patch_group(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        if_match: Option<&str>,
+        body: Value,
+        p: &ListParams,
+    ) -> Result<Reply, GwError> {
+        Self::require(&ctx.caller, Role::Provisioner)?;
+        let patch = PatchRequest::from_json(&body)?;
+        let mut trace = Trace::default();
+        let r = self
+            .change_group(
+                id,
+                if_match,
+                |cur| Ok(patch.apply(cur, schema::group())?),
+                &mut trace,
+            )
+            .await;
+        self.finish_group(ctx, id, "scim.group.patch", r, &trace, p)
+            .await
+    }
+
+    async fn finish_group(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        action: &str,
+        r: Result<Value, GwError>,
+        trace: &Trace,
+        p: &ListParams,
+    ) -> Result<Reply, GwError> {
+        match r {
+            Ok(v) => {
+                self.audit(
+                    ctx,
+                    action,
+                    Outcome::Success,
+                    Some(id),
+                    trace,
+                    json!({"status": 200}),
+                    Some(("scim.group.updated", json!({"id": id}))),
+                )
+                .await;
+                self.respond(Kind::Group, 200, v, p).await
+            }
+            Err(e) => {
+                self.audit_failure(ctx, action, Some(id), trace, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn delete_group(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<Reply, GwError> {
+        Self::require(&ctx.caller, Role::Provisioner)?;
+        let mut trace = Trace::default();
+        let r = async {
+            let cur = self
+                .store
+                .get_group(id)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| GwError::not_found("Group", id))?;
+            let cur_etag = cur
+                .resource
+                .pointer("/meta/version")
+                .and_then(Value::as_str)
+                .unwrap_or("W/\"0\"")
+                .to_string();
+            check_if_match(if_match, &cur_etag)?;
+            let _slot = self.slot().await?;
+            if self.shadow() {
+                trace.ok("groups.delete", id, true);
+            } else {
+                match self.genesys.delete_group(id).await {
+                    Ok(()) => trace.ok("groups.delete", id, false),
+                    Err(e) if e.is_not_found() => trace.err("groups.delete", id, &e),
+                    Err(e) => {
+                        trace.err("groups.delete", id, &e);
+                        return Err(from_genesys(&e, self.retry_after()));
+                    }
+                }
+            }
+            self.apply_mapping(&cur.display_name, &[], &cur.members, &mut trace)
+                .await?;
+            self.store.delete_group(id).await.map_err(store_err)?;
+            if let Some(x) = &cur.external_id {
+                self.store
+                    .unlink_identity("scim", "group", x)
+                    .await
+                    .map_err(store_err)?;
+            }
+            self.groups.write().await.remove(id);
+            Ok(())
+        }
+        .await;
+        match r {
+            Ok(()) => {
+                self.audit(
+                    ctx,
+                    "scim.group.delete",
+                    Outcome::Success,
+                    Some(id),
+                    &trace,
+                    json!({"status": 204}),
+                    Some(("scim.group.deleted", json!({"id": id}))),
+                )
+                .await;
+                Ok(Reply::empty(204))
+            }
+            Err(e) => {
+                self.audit_failure(ctx, "scim.group.delete", Some(id), &trace, &e)
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Applies the mapping file's effects (roles, skills, languages, queues) of membership
+    /// changes in the IdP group `group`.
+    async fn apply_mapping(
+        &self,
+        group: &str,
+        added: &[String],
+        removed: &[String],
+        trace: &mut Trace,
+    ) -> Result<(), GwError> {
+        let Some(rule) = self.mapping.rule_for(group) else {
+            return Ok(());
+        };
+        if added.is_empty() && removed.is_empty() {
+            return Ok(());
+        }
+        if self.shadow() {
+            for u in added {
+                trace.ok("mapping.grant", u, true);
+            }
+            for u in removed {
+                trace.ok("mapping.revoke", u, true);
+            }
+            return Ok(());
+        }
+        let resolved = self
+            .mapping
+            .resolve(&self.genesys, rule)
+            .await
+            .map_err(|e| {
+                GwError::bad(
+                    ScimType::InvalidValue,
+                    format!("mapping for group '{group}': {e}"),
+                )
+            })?;
+        for u in added {
+            resolved.grant(&self.genesys, u).await.map_err(|e| {
+                trace.err("mapping.grant", u, &e);
+                from_genesys(&e, self.retry_after())
+            })?;
+            trace.ok("mapping.grant", u, false);
+        }
+        for u in removed {
+            resolved.revoke(&self.genesys, u).await.map_err(|e| {
+                trace.err("mapping.revoke", u, &e);
+                from_genesys(&e, self.retry_after())
+            })?;
+            trace.ok("mapping.revoke", u, false);
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ sync
+
+    /// Paged full sync of users and groups from Genesys into the read model.
+    pub async fn full_sync(&self) -> Result<(usize, usize), GwError> {
+        let ra = self.retry_after();
+        let mut seen_users = BTreeSet::new();
+        for filter in [None, Some("active eq false")] {
+            let mut s = self.genesys.scim_list_users(filter);
+            while let Some(u) = s.next().await {
+                let u = u.map_err(|e| {
+                    self.genesys_ok.store(false, Ordering::SeqCst);
+                    from_genesys(&e, ra)
+                })?;
+                let etag = u.meta.as_ref().and_then(|m| m.version.clone());
+                let (rec, _) = self.user_from_genesys(&Versioned { resource: u, etag })?;
+                seen_users.insert(rec.id.clone());
+                self.store.upsert_user(&rec).await.map_err(store_err)?;
+            }
+        }
+        self.genesys_ok.store(true, Ordering::SeqCst);
+        if !self.shadow() {
+            let mut after = String::new();
+            loop {
+                let page = self
+                    .store
+                    .list_users(&after, 1000)
+                    .await
+                    .map_err(store_err)?;
+                let Some(last) = page.last() else { break };
+                after = last.id.clone();
+                for r in &page {
+                    if !seen_users.contains(&r.id) {
+                        self.store.delete_user(&r.id).await.map_err(store_err)?;
+                    }
+                }
+                if page.len() < 1000 {
+                    break;
+                }
+            }
+        }
+        let mut seen_groups = BTreeMap::new();
+        let mut s = self.genesys.list_groups();
+        while let Some(g) = s.next().await {
+            let g = g.map_err(|e| from_genesys(&e, ra))?;
+            let (Some(id), Some(name)) = (g.id.clone(), g.name.clone()) else {
+                continue;
+            };
+            let mut members = Vec::new();
+            let mut ms = self.genesys.list_group_members(&id);
+            while let Some(m) = ms.next().await {
+                if let Some(mid) = m.map_err(|e| from_genesys(&e, ra))?.id {
+                    members.push(mid);
+                }
+            }
+            members.sort();
+            let external = self
+                .store
+                .identities_by_genesys("group", &id)
+                .await
+                .map_err(store_err)?
+                .into_iter()
+                .find(|l| l.idp == "scim")
+                .map(|l| l.idp_id);
+            let rec = self.group_record(
+                &id,
+                &name,
+                external.as_deref(),
+                members,
+                g.version.unwrap_or(1),
+            );
+            self.store.upsert_group(&rec).await.map_err(store_err)?;
+            seen_groups.insert(id, name);
+        }
+        let mut names = self.groups.write().await;
+        if !self.shadow() {
+            for old in names
+                .keys()
+                .filter(|k| !seen_groups.contains_key(*k))
+                .cloned()
+                .collect::<Vec<_>>()
+            {
+                self.store.delete_group(&old).await.map_err(store_err)?;
+            }
+            *names = seen_groups;
+        } else {
+            names.extend(seen_groups);
+        }
+        let n_groups = names.len();
+        self.synced.store(true, Ordering::SeqCst);
+        Ok((seen_users.len(), n_groups))
+    }
+}
+
+fn store_err(e: gcprov_store::StoreError) -> GwError {
+    tracing::error!(error = %e, "store error");
+    GwError::retryable(503, "the gcprov store is unavailable; retry later", 5)
+}
+
+fn check_if_match(if_match: Option<&str>, current: &str) -> Result<(), GwError> {
+    if let Some(h) = if_match {
+        let cur = ETag::parse(current).ok();
+        if !etag::if_match(h, cur.as_ref(), Comparison::Weak)? {
+            return Err(
+                etag::precondition_failed("the resource has changed (ETag mismatch)").into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The store lookup an indexed `eq` filter becomes.
+enum Index {
+    Id(String),
+    User(UserLookup),
+}
+
+fn indexed(f: &Filter) -> Option<Index> {
+    match f {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::String(v),
+        } => {
+            let attr = path.attr.to_ascii_lowercase();
+            let sub = path.sub_attr.as_deref().map(str::to_ascii_lowercase);
+            match (attr.as_str(), sub.as_deref()) {
+                ("id", None) => Some(Index::Id(v.clone())),
+                ("username", None) => Some(Index::User(UserLookup::UserName(v.clone()))),
+                ("externalid", None) => Some(Index::User(UserLookup::ExternalId(v.clone()))),
+                ("displayname", None) => Some(Index::User(UserLookup::DisplayName(v.clone()))),
+                ("emails", None | Some("value")) => Some(Index::User(UserLookup::Email(v.clone()))),
+                _ => None,
+            }
+        }
+        Filter::And(a, b) => indexed(a).or_else(|| indexed(b)),
+        Filter::ValuePath { path, filter } if path.attr.eq_ignore_ascii_case("emails") => {
+            match filter.as_ref() {
+                Filter::Compare {
+                    path: p,
+                    op: CompareOp::Eq,
+                    value: CompValue::String(v),
+                } if p.attr.eq_ignore_ascii_case("value") => {
+                    Some(Index::User(UserLookup::Email(v.clone())))
+                }
+                Filter::And(a, b) => indexed(&Filter::ValuePath {
+                    path: path.clone(),
+                    filter: a.clone(),
+                })
+                .or_else(|| {
+                    indexed(&Filter::ValuePath {
+                        path: path.clone(),
+                        filter: b.clone(),
+                    })
+                }),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
