@@ -1,0 +1,1189 @@
+//! Matching and diff: desired users against the org, as the smallest set of writes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use gcprov_policy::Policy;
+use serde::{Deserialize, Serialize};
+
+use crate::desired::{ColumnMapping, DesiredUser};
+use crate::error::{Error, Result};
+use crate::org::{ActualGroup, ActualUser, Catalog, Held, Org, UserState};
+
+/// Plan file format version.
+pub const PLAN_FORMAT: u32 = 1;
+/// Members per group add/remove call (API limit).
+pub const MEMBER_BATCH: usize = 50;
+/// Skills or languages per bulk call (API limit).
+pub const ROUTING_BATCH: usize = 50;
+
+/// Attributes used to match a desired user to a Genesys user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MatchKey {
+    /// Desired `externalId` against `employerInfo.employeeId` (the one external key the user
+    /// listing returns; the external-ID API would cost one call per user).
+    ExternalId,
+    /// Desired `userName` against the Genesys username (= email).
+    UserName,
+    /// Desired `email` against the Genesys email.
+    Email,
+}
+
+impl MatchKey {
+    pub fn parse(s: &str) -> Option<MatchKey> {
+        match s.to_ascii_lowercase().as_str() {
+            "externalid" | "external_id" => Some(MatchKey::ExternalId),
+            "username" | "user_name" => Some(MatchKey::UserName),
+            "email" => Some(MatchKey::Email),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchKey::ExternalId => "externalId",
+            MatchKey::UserName => "userName",
+            MatchKey::Email => "email",
+        }
+    }
+}
+
+/// What happens to Genesys users missing from the desired state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingAction {
+    Never,
+    Deactivate,
+    Delete,
+}
+
+impl MissingAction {
+    pub fn parse(s: &str) -> Option<MissingAction> {
+        match s.to_ascii_lowercase().as_str() {
+            "never" | "ignore" | "keep" => Some(MissingAction::Never),
+            "deactivate" | "disable" => Some(MissingAction::Deactivate),
+            "delete" => Some(MissingAction::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// Planning settings (from the config file and the command line).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub mapping: ColumnMapping,
+    pub match_order: Vec<MatchKey>,
+    pub missing: MissingAction,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mapping: ColumnMapping::default(),
+            match_order: vec![MatchKey::ExternalId, MatchKey::UserName, MatchKey::Email],
+            missing: MissingAction::Deactivate,
+        }
+    }
+}
+
+/// Safety rails, checked before any write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Guard {
+    /// Most users the plan may deactivate or delete.
+    pub max_deletes: Option<u64>,
+    /// Most users, as a percentage of the org's non-deleted users, it may deactivate or delete.
+    pub max_delete_percent: Option<f64>,
+}
+
+/// The normalised desired state of one user (what the executor converges to).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Want {
+    pub user_name: String,
+    pub email: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub division_id: Option<String>,
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skills: Option<Vec<Held>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub languages: Option<Vec<Held>>,
+}
+
+impl Want {
+    fn state(&self) -> UserState {
+        if self.active {
+            UserState::Active
+        } else {
+            UserState::Inactive
+        }
+    }
+}
+
+/// Kind of change to one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserAction {
+    Create,
+    Update,
+    Restore,
+    Activate,
+    Deactivate,
+    Delete,
+    /// Only group memberships change (executed in the membership phase).
+    Membership,
+}
+
+impl UserAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserAction::Create => "create",
+            UserAction::Update => "update",
+            UserAction::Restore => "restore",
+            UserAction::Activate => "activate",
+            UserAction::Deactivate => "deactivate",
+            UserAction::Delete => "delete",
+            UserAction::Membership => "membership",
+        }
+    }
+    fn symbol(self) -> &'static str {
+        match self {
+            UserAction::Create => "+",
+            UserAction::Update | UserAction::Membership => "~",
+            UserAction::Restore | UserAction::Activate => "↺",
+            UserAction::Deactivate => "-",
+            UserAction::Delete => "x",
+        }
+    }
+    /// Event kind for the outbox.
+    pub fn event(self) -> &'static str {
+        match self {
+            UserAction::Create => "user.created",
+            UserAction::Update | UserAction::Membership => "user.updated",
+            UserAction::Restore => "user.restored",
+            UserAction::Activate => "user.activated",
+            UserAction::Deactivate => "user.deactivated",
+            UserAction::Delete => "user.deleted",
+        }
+    }
+}
+
+/// The user a change applies to, as it was when planned (the precondition of the apply).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    pub id: String,
+    pub version: i64,
+    pub state: UserState,
+}
+
+/// One attribute change, for display and audit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+/// Attribute patch (`PATCH /api/v2/users/{id}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttrPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employee_id: Option<String>,
+}
+
+impl AttrPatch {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.title.is_none()
+            && self.department.is_none()
+            && self.employee_id.is_none()
+    }
+}
+
+/// The writes one user item needs, in execution order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Steps {
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub create: bool,
+    /// `PATCH {state, version}` (restore, activate, deactivate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<UserState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attrs: Option<AttrPatch>,
+    /// Skills to add or re-rate (`PATCH …/routingskills/bulk`), or the full list when
+    /// `skills_replace` (`PUT …/routingskills/bulk`, which also removes the others).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills_put: Vec<Held>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skills_replace: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages_put: Vec<Held>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages_remove: Vec<Held>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub delete: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn batches(n: usize, size: usize) -> u64 {
+    n.div_ceil(size) as u64
+}
+
+impl Steps {
+    pub fn is_empty(&self) -> bool {
+        !self.create
+            && self.state.is_none()
+            && self.attrs.is_none()
+            && self.skills_put.is_empty()
+            && !self.skills_replace
+            && self.languages_put.is_empty()
+            && self.languages_remove.is_empty()
+            && !self.delete
+    }
+
+    /// API writes these steps take.
+    pub fn writes(&self) -> u64 {
+        let mut n = u64::from(self.create) + u64::from(self.delete);
+        n += u64::from(self.state.is_some()) + u64::from(self.attrs.is_some());
+        n += if self.skills_replace {
+            batches(self.skills_put.len().max(1), ROUTING_BATCH)
+        } else {
+            batches(self.skills_put.len(), ROUTING_BATCH)
+        };
+        n += batches(self.languages_put.len(), ROUTING_BATCH);
+        n + self.languages_remove.len() as u64
+    }
+}
+
+/// One user's change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserItem {
+    pub action: UserAction,
+    /// userName (desired) or email (missing users).
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub want: Option<Want>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    pub steps: Steps,
+    /// Group names to join (resolved in the membership phase).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups_add: Vec<String>,
+    /// Group ids to leave.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups_remove: Vec<String>,
+}
+
+/// A group the plan creates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupItem {
+    pub name: String,
+}
+
+/// Which group a membership change is for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum GroupRef {
+    /// An existing group and its version when planned.
+    Existing { id: String, version: i64 },
+    /// The `index`-th group of `groups_to_create`.
+    New { index: usize },
+}
+
+/// A member of a membership change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum MemberRef {
+    Existing { id: String },
+    /// The user created by the `item`-th user item.
+    Created { item: usize },
+}
+
+/// Membership changes of one group, executed in batches of 50.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MembershipItem {
+    pub group: GroupRef,
+    pub name: String,
+    pub add: Vec<MemberRef>,
+    pub remove: Vec<String>,
+}
+
+impl MembershipItem {
+    pub fn writes(&self) -> u64 {
+        batches(self.add.len(), MEMBER_BATCH) + batches(self.remove.len(), MEMBER_BATCH)
+    }
+}
+
+/// A desired record the policy rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub line: u64,
+    pub key: String,
+    /// `CODE path: message` per enforced violation.
+    pub reasons: Vec<String>,
+}
+
+/// A desired record that could not be matched safely (left out of the plan).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchConflict {
+    pub line: u64,
+    pub key: String,
+    /// `ambiguous` or `duplicate`.
+    pub kind: String,
+    pub detail: String,
+}
+
+/// Counts of the plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanStats {
+    pub desired: u64,
+    pub actual_users: u64,
+    pub unchanged: u64,
+    /// Users deactivated or deleted (what the safety rails count).
+    pub removals: u64,
+    /// Pages and catalogue calls of the read.
+    pub read_calls: u64,
+    /// Fewest writes that realise the plan.
+    pub min_writes: u64,
+}
+
+/// A plan: what `apply` will do, and everything it needs to check preconditions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub format: u32,
+    pub created_at: String,
+    pub source: String,
+    pub missing: MissingAction,
+    pub match_order: Vec<MatchKey>,
+    pub stats: PlanStats,
+    pub groups_to_create: Vec<GroupItem>,
+    pub users: Vec<UserItem>,
+    pub memberships: Vec<MembershipItem>,
+    pub rejected: Vec<Rejected>,
+    pub conflicts: Vec<MatchConflict>,
+    pub warnings: Vec<String>,
+    /// Catalogue entries used by the plan (for re-diffs during apply).
+    pub catalog: Catalog,
+}
+
+impl Plan {
+    /// Checks the safety rails; an error means nothing may be written.
+    pub fn check_guard(&self, g: &Guard) -> Result<()> {
+        let removals = self.stats.removals;
+        if let Some(max) = g.max_deletes
+            && removals > max
+        {
+            return Err(Error::Guard(format!(
+                "the plan deactivates or deletes {removals} users, more than --max-deletes {max}"
+            )));
+        }
+        if let Some(pct) = g.max_delete_percent {
+            let base = self.stats.actual_users.max(1) as f64;
+            let share = removals as f64 * 100.0 / base;
+            if removals > 0 && share > pct {
+                return Err(Error::Guard(format!(
+                    "the plan deactivates or deletes {removals} of {} users ({share:.1}%), more than --max-delete-percent {pct}",
+                    self.stats.actual_users
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Total writes the plan needs (the "minimum" of the report).
+    pub fn min_writes(&self) -> u64 {
+        self.groups_to_create.len() as u64
+            + self.users.iter().map(|u| u.steps.writes()).sum::<u64>()
+            + self.memberships.iter().map(MembershipItem::writes).sum::<u64>()
+    }
+
+    /// Number of user items per action.
+    pub fn counts(&self) -> BTreeMap<UserAction, u64> {
+        let mut m = BTreeMap::new();
+        for u in &self.users {
+            *m.entry(u.action).or_insert(0) += 1;
+        }
+        m
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.groups_to_create.is_empty() && self.memberships.is_empty()
+    }
+
+    /// Terraform-like summary; `verbose` adds per-user details, `color` ANSI colours.
+    pub fn render(&self, verbose: bool, color: bool) -> String {
+        use std::fmt::Write;
+        let paint = |code: &str, s: &str| {
+            if color {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_string()
+            }
+        };
+        let code_of = |a: UserAction| match a {
+            UserAction::Create | UserAction::Restore | UserAction::Activate => "32",
+            UserAction::Update | UserAction::Membership => "33",
+            UserAction::Deactivate | UserAction::Delete => "31",
+        };
+        let mut out = String::new();
+        let s = &self.stats;
+        let _ = writeln!(
+            out,
+            "Read {} Genesys users in {} calls; {} desired records from {}.",
+            s.actual_users, s.read_calls, s.desired, self.source
+        );
+        if verbose {
+            for g in &self.groups_to_create {
+                let _ = writeln!(out, "  {} group {:?}", paint("32", "+"), g.name);
+            }
+            for u in &self.users {
+                let head = format!("{} user {}", u.action.symbol(), u.key);
+                let mut line = format!("  {}", paint(code_of(u.action), &head));
+                if let Some(t) = &u.target {
+                    let _ = write!(line, " (id {}, version {}, {})", t.id, t.version, t.state.as_str());
+                }
+                if let Some(l) = u.line {
+                    let _ = write!(line, " [line {l}]");
+                }
+                let _ = writeln!(out, "{line}");
+                for c in &u.changes {
+                    let _ = writeln!(
+                        out,
+                        "      {}: {} → {}",
+                        c.field,
+                        c.from.as_deref().map(|x| format!("{x:?}")).unwrap_or_else(|| "(none)".into()),
+                        c.to.as_deref().map(|x| format!("{x:?}")).unwrap_or_else(|| "(none)".into()),
+                    );
+                }
+                for g in &u.groups_add {
+                    let _ = writeln!(out, "      group +{g:?}");
+                }
+                for g in &u.groups_remove {
+                    let _ = writeln!(out, "      group -{g}");
+                }
+            }
+            for m in &self.memberships {
+                let _ = writeln!(
+                    out,
+                    "  {} group {:?}: +{} -{} members ({} batches)",
+                    paint("33", "~"),
+                    m.name,
+                    m.add.len(),
+                    m.remove.len(),
+                    m.writes()
+                );
+            }
+        }
+        let counts = self.counts();
+        let n = |a| counts.get(&a).copied().unwrap_or(0);
+        let rows = [
+            (UserAction::Create, "to create"),
+            (UserAction::Update, "to update"),
+            (UserAction::Restore, "to restore"),
+            (UserAction::Activate, "to activate"),
+            (UserAction::Deactivate, "to deactivate"),
+            (UserAction::Delete, "to delete"),
+            (UserAction::Membership, "with membership changes only"),
+        ];
+        let _ = writeln!(out);
+        for (a, label) in rows {
+            if n(a) > 0 {
+                let _ = writeln!(out, "  {} {} users {label}", paint(code_of(a), a.symbol()), n(a));
+            }
+        }
+        if !self.groups_to_create.is_empty() {
+            let _ = writeln!(out, "  {} {} groups to create", paint("32", "+"), self.groups_to_create.len());
+        }
+        let batches: u64 = self.memberships.iter().map(MembershipItem::writes).sum();
+        if batches > 0 {
+            let _ = writeln!(
+                out,
+                "  {} {} groups with membership changes ({batches} batches of up to {MEMBER_BATCH})",
+                paint("33", "~"),
+                self.memberships.len()
+            );
+        }
+        let _ = writeln!(out, "    {} users unchanged", s.unchanged);
+        for r in &self.rejected {
+            let _ = writeln!(
+                out,
+                "  {} line {} {}: rejected by policy: {}",
+                paint("31", "!"),
+                r.line,
+                r.key,
+                r.reasons.join("; ")
+            );
+        }
+        for c in &self.conflicts {
+            let _ = writeln!(
+                out,
+                "  {} line {} {}: {} match: {}",
+                paint("31", "!"),
+                c.line,
+                c.key,
+                c.kind,
+                c.detail
+            );
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "  {} {w}", paint("33", "warning:"));
+        }
+        let _ = writeln!(
+            out,
+            "\nPlan: {} to create, {} to change, {} to remove; {} API writes after {} reads.",
+            n(UserAction::Create) + self.groups_to_create.len() as u64,
+            n(UserAction::Update) + n(UserAction::Restore) + n(UserAction::Activate) + n(UserAction::Membership),
+            s.removals,
+            s.min_writes,
+            s.read_calls
+        );
+        if self.is_empty() {
+            let _ = writeln!(out, "No changes. Genesys Cloud matches the desired state.");
+        }
+        out
+    }
+}
+
+fn differs(want: Option<&str>, have: Option<&str>) -> bool {
+    match want {
+        None => false,
+        Some(w) => have != Some(w),
+    }
+}
+
+/// The smallest change that makes `actual` (or nothing) match `want`; `None` when they match.
+pub fn diff_user(want: &Want, actual: Option<&ActualUser>) -> Option<(UserAction, Vec<Change>, Steps)> {
+    let mut steps = Steps::default();
+    let mut changes = Vec::new();
+    let chg = |f: &str, from: Option<&str>, to: Option<&str>| Change {
+        field: f.to_string(),
+        from: from.map(str::to_string),
+        to: to.map(str::to_string),
+    };
+    let Some(a) = actual else {
+        steps.create = true;
+        if let Some(x) = &want.external_id {
+            steps.attrs = Some(AttrPatch {
+                employee_id: Some(x.clone()),
+                ..Default::default()
+            });
+        }
+        if let Some(s) = &want.skills {
+            steps.skills_put = s.clone();
+        }
+        if let Some(l) = &want.languages {
+            steps.languages_put = l.clone();
+        }
+        return Some((UserAction::Create, changes, steps));
+    };
+    let mut action = UserAction::Update;
+    let want_state = want.state();
+    if a.state == UserState::Deleted {
+        steps.state = Some(want_state);
+        action = UserAction::Restore;
+        changes.push(chg("state", Some("deleted"), Some(want_state.as_str())));
+    } else if a.state != want_state {
+        steps.state = Some(want_state);
+        action = if want.active {
+            UserAction::Activate
+        } else {
+            UserAction::Deactivate
+        };
+        changes.push(chg("state", Some(a.state.as_str()), Some(want_state.as_str())));
+    }
+    let mut p = AttrPatch::default();
+    if want.name != a.name && !want.name.is_empty() {
+        changes.push(chg("name", Some(&a.name), Some(&want.name)));
+        p.name = Some(want.name.clone());
+    }
+    if differs(want.title.as_deref(), a.title.as_deref()) {
+        changes.push(chg("title", a.title.as_deref(), want.title.as_deref()));
+        p.title = want.title.clone();
+    }
+    if differs(want.department.as_deref(), a.department.as_deref()) {
+        changes.push(chg("department", a.department.as_deref(), want.department.as_deref()));
+        p.department = want.department.clone();
+    }
+    if differs(want.external_id.as_deref(), a.employee_id.as_deref()) {
+        changes.push(chg("externalId", a.employee_id.as_deref(), want.external_id.as_deref()));
+        p.employee_id = want.external_id.clone();
+    }
+    if !p.is_empty() {
+        steps.attrs = Some(p);
+    }
+    if let Some(ws) = &want.skills {
+        let have = a.skills.as_deref().unwrap_or(&[]);
+        let put: Vec<Held> = ws
+            .iter()
+            .filter(|w| !have.iter().any(|h| h.id == w.id && (h.proficiency - w.proficiency).abs() < 1e-9))
+            .cloned()
+            .collect();
+        let removed: Vec<&Held> = have.iter().filter(|h| !ws.iter().any(|w| w.id == h.id)).collect();
+        for s in &put {
+            changes.push(chg("skill", None, Some(&format!("{}:{}", s.name, s.proficiency))));
+        }
+        for s in &removed {
+            changes.push(chg("skill", Some(&format!("{}:{}", s.name, s.proficiency)), None));
+        }
+        if !removed.is_empty() {
+            steps.skills_replace = true;
+            steps.skills_put = ws.clone();
+        } else {
+            steps.skills_put = put;
+        }
+    }
+    if let Some(wl) = &want.languages {
+        let have = a.languages.as_deref().unwrap_or(&[]);
+        steps.languages_put = wl
+            .iter()
+            .filter(|w| !have.iter().any(|h| h.id == w.id && (h.proficiency - w.proficiency).abs() < 1e-9))
+            .cloned()
+            .collect();
+        steps.languages_remove = have.iter().filter(|h| !wl.iter().any(|w| w.id == h.id)).cloned().collect();
+        for s in &steps.languages_put {
+            changes.push(chg("language", None, Some(&format!("{}:{}", s.name, s.proficiency))));
+        }
+        for s in &steps.languages_remove {
+            changes.push(chg("language", Some(&format!("{}:{}", s.name, s.proficiency)), None));
+        }
+    }
+    if steps.is_empty() {
+        return None;
+    }
+    Some((action, changes, steps))
+}
+
+/// Index of the org for matching.
+struct Index {
+    by_ext: HashMap<String, Vec<u32>>,
+    by_email: HashMap<String, Vec<u32>>,
+}
+
+#[derive(Clone, Copy)]
+struct Claim {
+    line: u64,
+    item: Option<usize>,
+}
+
+/// Streams desired users into a plan: `push` each record, then `finish`.
+pub struct Planner<'a> {
+    org: &'a Org,
+    settings: &'a Settings,
+    policy: Option<&'a Policy>,
+    index: Index,
+    claimed: Vec<Option<Claim>>,
+    seen: HashMap<String, Claim>,
+    items: Vec<Option<UserItem>>,
+    rejected: Vec<Rejected>,
+    conflicts: Vec<MatchConflict>,
+    warnings: BTreeMap<String, u64>,
+    desired: u64,
+    unchanged: u64,
+    group_by_name: HashMap<&'a str, &'a ActualGroup>,
+    used_catalog: Catalog,
+    source: String,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(org: &'a Org, settings: &'a Settings, policy: Option<&'a Policy>, source: &str) -> Self {
+        let mut by_ext: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut by_email: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, u) in org.users.iter().enumerate() {
+            if let Some(e) = &u.employee_id {
+                by_ext.entry(e.clone()).or_default().push(i as u32);
+            }
+            if !u.email.is_empty() {
+                by_email.entry(u.email.to_lowercase()).or_default().push(i as u32);
+            }
+        }
+        let group_by_name = org.groups.iter().map(|g| (g.name.as_str(), g)).collect();
+        Planner {
+            org,
+            settings,
+            policy,
+            index: Index { by_ext, by_email },
+            claimed: vec![None; org.users.len()],
+            seen: HashMap::new(),
+            items: Vec::new(),
+            rejected: Vec::new(),
+            conflicts: Vec::new(),
+            warnings: BTreeMap::new(),
+            desired: 0,
+            unchanged: 0,
+            group_by_name,
+            used_catalog: Catalog {
+                home_division: org.catalog.home_division.clone(),
+                ..Default::default()
+            },
+            source: source.to_string(),
+        }
+    }
+
+    fn warn(&mut self, w: String) {
+        *self.warnings.entry(w).or_insert(0) += 1;
+    }
+
+    /// Candidates for one key, preferring non-deleted users when several share it.
+    fn lookup(&self, key: MatchKey, d: &DesiredUser) -> Vec<u32> {
+        let hits = match key {
+            MatchKey::ExternalId => d.external_id.as_ref().and_then(|x| self.index.by_ext.get(x)),
+            MatchKey::UserName => self.index.by_email.get(&d.user_name.to_lowercase()),
+            MatchKey::Email => d.email.as_ref().and_then(|e| self.index.by_email.get(&e.to_lowercase())),
+        };
+        let hits = hits.cloned().unwrap_or_default();
+        if hits.len() > 1 {
+            let live: Vec<u32> = hits
+                .iter()
+                .copied()
+                .filter(|i| self.org.users[*i as usize].state != UserState::Deleted)
+                .collect();
+            if live.len() == 1 {
+                return live;
+            }
+        }
+        hits
+    }
+
+    fn conflict(&mut self, d: &DesiredUser, kind: &str, detail: String) {
+        self.conflicts.push(MatchConflict {
+            line: d.line,
+            key: d.user_name.clone(),
+            kind: kind.to_string(),
+            detail,
+        });
+    }
+
+    /// Adds one desired record to the plan.
+    pub fn push(&mut self, d: DesiredUser) {
+        self.desired += 1;
+        // Duplicates inside the desired state: both records are left out.
+        let mut keys = vec![format!("u:{}", d.user_name.to_lowercase())];
+        if let Some(x) = &d.external_id {
+            keys.push(format!("x:{x}"));
+        }
+        for k in &keys {
+            if let Some(prev) = self.seen.get(k).copied() {
+                if let Some(i) = prev.item {
+                    self.items[i] = None;
+                }
+                let what = if k.starts_with("u:") { "userName" } else { "externalId" };
+                self.conflict(&d, "duplicate", format!("same {what} as line {}; both records left out", prev.line));
+                // Protect every user either record could match from removal.
+                for key in [MatchKey::ExternalId, MatchKey::UserName, MatchKey::Email] {
+                    for i in self.lookup(key, &d) {
+                        self.claimed[i as usize].get_or_insert(Claim { line: d.line, item: None });
+                    }
+                }
+                return;
+            }
+        }
+        // Match in the configured order; a key that finds several users, or two keys that
+        // find different users, is ambiguous.
+        let mut found: Option<u32> = None;
+        let mut ambiguous: Option<String> = None;
+        let mut all_hits: Vec<u32> = Vec::new();
+        for key in self.settings.match_order.clone() {
+            let hits = self.lookup(key, &d);
+            all_hits.extend(&hits);
+            match (hits.len(), found) {
+                (0, _) => {}
+                (1, None) => found = Some(hits[0]),
+                (1, Some(f)) if f == hits[0] => {}
+                (1, Some(f)) => {
+                    ambiguous = Some(format!(
+                        "{} matches user {} but an earlier key matched user {}",
+                        key.as_str(),
+                        self.org.users[hits[0] as usize].id,
+                        self.org.users[f as usize].id
+                    ));
+                }
+                (n, _) => {
+                    ambiguous = Some(format!("{} matches {n} users", key.as_str()));
+                }
+            }
+            if ambiguous.is_some() {
+                break;
+            }
+        }
+        if let Some(detail) = ambiguous {
+            for i in all_hits {
+                self.claimed[i as usize].get_or_insert(Claim { line: d.line, item: None });
+            }
+            self.conflict(&d, "ambiguous", detail);
+            return;
+        }
+        if let Some(f) = found
+            && let Some(prev) = self.claimed[f as usize]
+        {
+            if let Some(i) = prev.item {
+                self.items[i] = None;
+            }
+            self.conflict(
+                &d,
+                "duplicate",
+                format!(
+                    "matches user {} like line {}; both records left out",
+                    self.org.users[f as usize].id, prev.line
+                ),
+            );
+            return;
+        }
+        let mut claim = Claim { line: d.line, item: None };
+        if let Some(f) = found {
+            self.claimed[f as usize] = Some(claim);
+        }
+        for k in keys {
+            self.seen.insert(k, claim);
+        }
+        // Policy: rejected records are reported and left out (their user is still protected
+        // from removal by the claim above).
+        if let Some(p) = self.policy {
+            let decision = p.evaluate(&d.to_scim());
+            if decision.is_rejected() {
+                self.rejected.push(Rejected {
+                    line: d.line,
+                    key: d.user_name.clone(),
+                    reasons: decision
+                        .violations
+                        .iter()
+                        .map(|v| format!("{} {}: {}", v.code, v.path, v.message))
+                        .collect(),
+                });
+                return;
+            }
+        }
+        let actual = found.map(|f| &self.org.users[f as usize]);
+        let want = self.want_of(&d, actual);
+        let (groups_add, groups_remove) = self.group_changes(&d, actual);
+        let diff = diff_user(&want, actual);
+        let item = match diff {
+            Some((action, changes, steps)) => UserItem {
+                action,
+                key: d.user_name.clone(),
+                line: Some(d.line),
+                target: actual.map(|a| Target {
+                    id: a.id.clone(),
+                    version: a.version,
+                    state: a.state,
+                }),
+                want: Some(want),
+                changes,
+                steps,
+                groups_add,
+                groups_remove,
+            },
+            None if !groups_add.is_empty() || !groups_remove.is_empty() => UserItem {
+                action: UserAction::Membership,
+                key: d.user_name.clone(),
+                line: Some(d.line),
+                target: actual.map(|a| Target {
+                    id: a.id.clone(),
+                    version: a.version,
+                    state: a.state,
+                }),
+                want: None,
+                changes: Vec::new(),
+                steps: Steps::default(),
+                groups_add,
+                groups_remove,
+            },
+            None => {
+                self.unchanged += 1;
+                return;
+            }
+        };
+        let idx = self.items.len();
+        self.items.push(Some(item));
+        claim.item = Some(idx);
+        if let Some(f) = found {
+            self.claimed[f as usize] = Some(claim);
+        }
+        let mut keys = vec![format!("u:{}", d.user_name.to_lowercase())];
+        if let Some(x) = &d.external_id {
+            keys.push(format!("x:{x}"));
+        }
+        for k in keys {
+            self.seen.insert(k, claim);
+        }
+    }
+
+    fn want_of(&mut self, d: &DesiredUser, actual: Option<&ActualUser>) -> Want {
+        let cat = &self.org.catalog;
+        let division_id = match &d.division {
+            None => None,
+            Some(name) => match cat.divisions.get(&name.to_lowercase()) {
+                Some(id) => Some(id.clone()),
+                None => {
+                    self.warn(format!("division {name:?} does not exist; left unchanged"));
+                    None
+                }
+            },
+        };
+        if let (Some(a), Some(div)) = (actual, &division_id)
+            && a.division_id.as_ref() != Some(div)
+        {
+            self.warn(
+                "moving an existing user to another division is not supported by the client; division left unchanged"
+                    .to_string(),
+            );
+        }
+        if let (Some(a), Some(e)) = (actual, &d.email)
+            && !a.email.eq_ignore_ascii_case(e)
+        {
+            self.warn(format!(
+                "user {}: Genesys cannot change a user's email ({} → {e}); left unchanged",
+                a.id, a.email
+            ));
+        }
+        let skills = d.skills.as_ref().map(|s| {
+            let (ok, unknown) = cat.resolve_skills(s);
+            for u in unknown {
+                self.warn(format!("skill {u:?} does not exist in the org; left out"));
+            }
+            for h in &ok {
+                self.used_catalog.skills.insert(h.name.clone(), h.id.clone());
+            }
+            ok
+        });
+        let languages = d.languages.as_ref().map(|s| {
+            let (ok, unknown) = cat.resolve_languages(s);
+            for u in unknown {
+                self.warn(format!("language {u:?} does not exist in the org; left out"));
+            }
+            for h in &ok {
+                self.used_catalog.languages.insert(h.name.clone(), h.id.clone());
+            }
+            ok
+        });
+        Want {
+            user_name: d.user_name.clone(),
+            email: d.effective_email().to_string(),
+            name: d.effective_name(),
+            external_id: d.external_id.clone(),
+            title: d.title.clone(),
+            department: d.department.clone(),
+            division_id,
+            active: d.active,
+            skills,
+            languages,
+        }
+    }
+
+    fn group_changes(&self, d: &DesiredUser, actual: Option<&ActualUser>) -> (Vec<String>, Vec<String>) {
+        let Some(want) = &d.groups else {
+            return (Vec::new(), Vec::new());
+        };
+        let have: &[String] = actual.and_then(|a| a.groups.as_deref()).unwrap_or(&[]);
+        let mut add = Vec::new();
+        for name in want {
+            let member = self
+                .group_by_name
+                .get(name.as_str())
+                .is_some_and(|g| have.contains(&g.id));
+            if !member && !add.contains(name) {
+                add.push(name.clone());
+            }
+        }
+        let remove = have
+            .iter()
+            .filter(|gid| {
+                !want
+                    .iter()
+                    .any(|n| self.group_by_name.get(n.as_str()).is_some_and(|g| &g.id == *gid))
+            })
+            .cloned()
+            .collect();
+        (add, remove)
+    }
+
+    /// Ends the stream: plans removals of missing users and the membership batches.
+    pub fn finish(mut self) -> Plan {
+        // Users missing from the desired state.
+        for (i, u) in self.org.users.iter().enumerate() {
+            if self.claimed[i].is_some() || u.state == UserState::Deleted {
+                continue;
+            }
+            let (action, steps) = match self.settings.missing {
+                MissingAction::Never => continue,
+                MissingAction::Deactivate if u.state == UserState::Inactive => continue,
+                MissingAction::Deactivate => (
+                    UserAction::Deactivate,
+                    Steps {
+                        state: Some(UserState::Inactive),
+                        ..Default::default()
+                    },
+                ),
+                MissingAction::Delete => (
+                    UserAction::Delete,
+                    Steps {
+                        delete: true,
+                        ..Default::default()
+                    },
+                ),
+            };
+            self.items.push(Some(UserItem {
+                action,
+                key: u.email.clone(),
+                line: None,
+                target: Some(Target {
+                    id: u.id.clone(),
+                    version: u.version,
+                    state: u.state,
+                }),
+                want: None,
+                changes: vec![Change {
+                    field: "state".into(),
+                    from: Some(u.state.as_str().into()),
+                    to: Some(if action == UserAction::Delete { "deleted" } else { "inactive" }.into()),
+                }],
+                steps,
+                groups_add: Vec::new(),
+                groups_remove: Vec::new(),
+            }));
+        }
+        // Compact (duplicates were tombstoned) and remap item indexes.
+        let mut users = Vec::with_capacity(self.items.len());
+        for it in self.items.into_iter().flatten() {
+            users.push(it);
+        }
+        // Memberships, grouped per group in first-seen order.
+        let mut groups_to_create: Vec<GroupItem> = Vec::new();
+        let mut order: Vec<String> = Vec::new();
+        let mut per_group: HashMap<String, MembershipItem> = HashMap::new();
+        let by_id: HashMap<&str, &ActualGroup> = self.org.groups.iter().map(|g| (g.id.as_str(), g)).collect();
+        for (idx, u) in users.iter().enumerate() {
+            for name in &u.groups_add {
+                let entry = per_group.entry(name.clone()).or_insert_with(|| {
+                    order.push(name.clone());
+                    let group = match self.group_by_name.get(name.as_str()) {
+                        Some(g) => GroupRef::Existing {
+                            id: g.id.clone(),
+                            version: g.version,
+                        },
+                        None => {
+                            groups_to_create.push(GroupItem { name: name.clone() });
+                            GroupRef::New {
+                                index: groups_to_create.len() - 1,
+                            }
+                        }
+                    };
+                    MembershipItem {
+                        group,
+                        name: name.clone(),
+                        add: Vec::new(),
+                        remove: Vec::new(),
+                    }
+                });
+                entry.add.push(match &u.target {
+                    Some(t) => MemberRef::Existing { id: t.id.clone() },
+                    None => MemberRef::Created { item: idx },
+                });
+            }
+            for gid in &u.groups_remove {
+                let Some(g) = by_id.get(gid.as_str()) else { continue };
+                let Some(t) = &u.target else { continue };
+                let entry = per_group.entry(g.name.clone()).or_insert_with(|| {
+                    order.push(g.name.clone());
+                    MembershipItem {
+                        group: GroupRef::Existing {
+                            id: g.id.clone(),
+                            version: g.version,
+                        },
+                        name: g.name.clone(),
+                        add: Vec::new(),
+                        remove: Vec::new(),
+                    }
+                });
+                entry.remove.push(t.id.clone());
+            }
+        }
+        let memberships: Vec<MembershipItem> = order.iter().filter_map(|n| per_group.remove(n)).collect();
+        let removals = users
+            .iter()
+            .filter(|u| matches!(u.action, UserAction::Deactivate | UserAction::Delete))
+            .count() as u64;
+        let actual_users = self
+            .org
+            .users
+            .iter()
+            .filter(|u| u.state != UserState::Deleted)
+            .count() as u64;
+        let mut used = self.used_catalog;
+        used.divisions = self.org.catalog.divisions.clone();
+        let mut plan = Plan {
+            format: PLAN_FORMAT,
+            created_at: now_rfc3339(),
+            source: self.source,
+            missing: self.settings.missing,
+            match_order: self.settings.match_order.clone(),
+            stats: PlanStats {
+                desired: self.desired,
+                actual_users,
+                unchanged: self.unchanged,
+                removals,
+                read_calls: self.org.read_calls,
+                min_writes: 0,
+            },
+            groups_to_create,
+            users,
+            memberships,
+            rejected: self.rejected,
+            conflicts: self.conflicts,
+            warnings: self
+                .warnings
+                .into_iter()
+                .map(|(w, n)| if n > 1 { format!("{w} (×{n})") } else { w })
+                .collect(),
+            catalog: used,
+        };
+        plan.stats.min_writes = plan.min_writes();
+        plan
+    }
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Plans `desired` against `org` in one go (convenience over [`Planner`]).
+pub fn plan_from_iter(
+    org: &Org,
+    settings: &Settings,
+    policy: Option<&Policy>,
+    source: &str,
+    desired: impl IntoIterator<Item = Result<DesiredUser>>,
+) -> Result<Plan> {
+    let mut p = Planner::new(org, settings, policy, source);
+    for d in desired {
+        p.push(d?);
+    }
+    Ok(p.finish())
+}
