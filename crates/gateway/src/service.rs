@@ -364,6 +364,18 @@ impl Service {
             for k in ["id", "meta", "groups"] {
                 remove_ci(m, k);
             }
+            // Genesys' `other` email is the read-only primary email (= userName).
+            for (k, v) in m.iter_mut() {
+                if k.eq_ignore_ascii_case("emails")
+                    && let Value::Array(items) = v
+                {
+                    items.retain(|e| {
+                        e.get("type")
+                            .and_then(Value::as_str)
+                            .is_none_or(|t| !t.eq_ignore_ascii_case("other"))
+                    });
+                }
+            }
         }
         serde_json::from_value(v).map_err(|e| {
             GwError::bad(
