@@ -249,6 +249,8 @@ impl GenesysClient {
         let mut attempt = 0u32;
         let mut rate_limited = 0u32;
         let mut reauthenticated = false;
+        // Set once a request was re-sent after an outcome that may have been processed.
+        let mut resent_after_ambiguous = false;
         let url = join(&self.inner.api_root, &req.path).map_err(Error::from)?;
         if cfg.log_bodies
             && let Some(b) = &req.body
@@ -324,6 +326,7 @@ impl GenesysClient {
                         });
                     }
                     tracing::warn!(method = %req.method, path = %req.path, attempt, wait_ms = wait.as_millis() as u64, error = %err, "genesys retry");
+                    resent_after_ambiguous |= ambiguous;
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -404,8 +407,20 @@ impl GenesysClient {
                         });
                     }
                     tracing::warn!(method = %req.method, path = %req.path, status, attempt, wait_ms = wait.as_millis() as u64, "genesys retry");
+                    resent_after_ambiguous = true;
                     tokio::time::sleep(wait).await;
                     continue;
+                }
+                404 if req.method == Method::DELETE && resent_after_ambiguous => {
+                    // DELETE is idempotent: a 404 on a re-send means the earlier attempt,
+                    // whose answer was lost, deleted the object.
+                    tracing::info!(method = %req.method, path = %req.path, "genesys DELETE re-send found nothing: earlier attempt succeeded");
+                    return Ok(Resp {
+                        status: 204,
+                        headers,
+                        body: Bytes::new(),
+                        correlation_id: api.correlation_id,
+                    });
                 }
                 _ => {
                     let version_conflict = api.mentions_version_mismatch()

@@ -40,9 +40,19 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
+/// The last refused login, shared with the tasks that queued behind it.
+#[derive(Clone)]
+struct LoginRefusal {
+    attempt: u64,
+    status: u16,
+    error: String,
+    description: Option<String>,
+}
+
 pub(crate) struct TokenManager {
     current: RwLock<Option<Arc<AccessToken>>>,
-    refresh: tokio::sync::Mutex<()>,
+    /// Held while logging in; protects the attempt counter and the last refusal.
+    refresh: tokio::sync::Mutex<(u64, Option<LoginRefusal>)>,
     generation: AtomicU64,
     logins: AtomicU64,
 }
@@ -51,7 +61,7 @@ impl TokenManager {
     pub(crate) fn new() -> Self {
         Self {
             current: RwLock::new(None),
-            refresh: tokio::sync::Mutex::new(()),
+            refresh: tokio::sync::Mutex::new((0, None)),
             generation: AtomicU64::new(0),
             logins: AtomicU64::new(0),
         }
@@ -85,11 +95,48 @@ impl TokenManager {
         if let Some(t) = self.valid() {
             return Ok(t);
         }
-        let _guard = self.refresh.lock().await;
+        // The attempt number seen before queueing: if a login was refused while we waited,
+        // share that answer instead of hammering the login service with the same credentials.
+        let seen = self.refresh.try_lock().map(|g| g.0).ok();
+        let mut guard = self.refresh.lock().await;
         if let Some(t) = self.valid() {
             return Ok(t);
         }
-        let (value, expires_in) = login(http, cfg).await?;
+        if let Some(r) = &guard.1
+            && seen.is_none_or(|s| r.attempt > s)
+        {
+            return Err(Error::Login {
+                status: r.status,
+                error: r.error.clone(),
+                description: r.description.clone(),
+            });
+        }
+        guard.0 += 1;
+        let attempt = guard.0;
+        let (value, expires_in) = match login(http, cfg).await {
+            Ok(v) => {
+                guard.1 = None;
+                v
+            }
+            Err(Error::Login {
+                status,
+                error,
+                description,
+            }) => {
+                guard.1 = Some(LoginRefusal {
+                    attempt,
+                    status,
+                    error: error.clone(),
+                    description: description.clone(),
+                });
+                return Err(Error::Login {
+                    status,
+                    error,
+                    description,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         self.logins.fetch_add(1, Ordering::Relaxed);
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let lifetime = Duration::from_secs(expires_in.unwrap_or(86_400));

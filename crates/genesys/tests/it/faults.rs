@@ -130,7 +130,10 @@ async fn two_second_latency_spikes_with_a_one_second_timeout() {
     )
     .await;
     let emails = create_and_patch(c.clone(), "slow", 20, 4).await;
-    assert!(faults_injected(&emu).await > 0, "no latency spike was injected");
+    assert!(
+        faults_injected(&emu).await > 0,
+        "no latency spike was injected"
+    );
     clear_faults(&emu).await;
     assert_eq!(
         emu.user_count(),

@@ -69,6 +69,9 @@ async fn logs_have_correlation_ids_and_no_secrets() {
     for secret in [password, client_secret.as_str(), emu.admin_client_secret()] {
         assert!(!logs.contains(secret), "secret in logs");
     }
-    assert!(!logs.to_ascii_lowercase().contains("bearer "), "token in logs");
+    assert!(
+        !logs.to_ascii_lowercase().contains("bearer "),
+        "token in logs"
+    );
     emu.shutdown().await;
 }

@@ -84,3 +84,22 @@ async fn one_login_for_many_concurrent_tasks() {
     assert_eq!(s["byRoute"]["POST /oauth/token"].as_u64(), Some(1), "{s}");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refused_login_is_shared_by_the_tasks_waiting_for_it() {
+    let emu = emulator().await;
+    let mut cfg = config(&emu);
+    cfg.client_secret = SecretString::from("not-the-secret".to_string());
+    let c = Arc::new(GenesysClient::new(cfg).unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move { c.get_home_division().await }));
+    }
+    for t in tasks {
+        assert!(matches!(t.await.unwrap(), Err(Error::Login { .. })));
+    }
+    let s = stats(&emu).await;
+    assert_eq!(s["byRoute"]["POST /oauth/token"].as_u64(), Some(1), "{s}");
+    emu.shutdown().await;
+}
