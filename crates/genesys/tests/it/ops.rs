@@ -348,7 +348,6 @@ async fn groups_and_members() {
 }
 
 #[tokio::test]
-#[ignore = "needs emulator SCIM routes (not served yet)"]
 async fn scim_users_and_groups_with_etags() {
     let emu = emulator().await;
     let c = client(&emu);
