@@ -244,6 +244,16 @@ impl Service {
         }
     }
 
+    /// The store (audit log, outbox and read model).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The Genesys client the gateway writes through.
+    pub fn genesys(&self) -> &GenesysClient {
+        &self.genesys
+    }
+
     fn shadow(&self) -> bool {
         self.cfg.mode == Mode::Shadow
     }
@@ -377,12 +387,40 @@ impl Service {
                 }
             }
         }
-        serde_json::from_value(v).map_err(|e| {
+        let mut g: ScimV2User = serde_json::from_value(v).map_err(|e| {
             GwError::bad(
                 ScimType::InvalidValue,
                 format!("the user cannot be mapped to Genesys Cloud: {e}"),
             )
-        })
+        })?;
+        // Genesys requires displayName; IdPs that send only `name` get one derived from it.
+        if g.display_name
+            .as_deref()
+            .is_none_or(|d| d.trim().is_empty())
+        {
+            let from_name = res.name().and_then(|n| {
+                n.formatted.clone().or_else(|| {
+                    let parts: Vec<String> = [n.given_name.clone(), n.family_name.clone()]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    (!parts.is_empty()).then(|| parts.join(" "))
+                })
+            });
+            g.display_name = from_name.or_else(|| g.user_name.clone());
+        }
+        // The SCIM authority (`x-pc:scimv2:...`) is Genesys' own, immutable mirror of
+        // externalId: never sent back.
+        if let Some(ext) = g.genesys.as_mut()
+            && let Some(ids) = ext.external_ids.as_mut()
+        {
+            ids.retain(|x| {
+                x.authority
+                    .as_deref()
+                    .is_none_or(|a| !a.to_ascii_lowercase().starts_with("x-pc:scimv2"))
+            });
+        }
+        Ok(g)
     }
 
     /// A user record built locally (shadow mode).

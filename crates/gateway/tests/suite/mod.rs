@@ -1,0 +1,9 @@
+pub mod support;
+
+mod auth;
+mod entra;
+mod etag;
+mod faults;
+mod okta;
+mod protocol;
+mod shadow_policy;
