@@ -18,7 +18,10 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::org::{ActualUser, UserState};
-use crate::plan::{GroupRef, MEMBER_BATCH, MemberRef, Plan, Steps, Target, UserAction, UserItem, diff_user, now_rfc3339};
+use crate::plan::{
+    GroupRef, MEMBER_BATCH, MemberRef, Plan, Steps, Target, UserAction, UserItem, diff_user,
+    now_rfc3339,
+};
 use crate::report::{ApiCalls, ItemError, ItemOutcome, Latency, Report};
 
 /// Checkpoint name of the run in progress.
@@ -85,7 +88,9 @@ pub struct ActiveRun {
 
 enum StepErr {
     /// Version conflict, or the create found the email taken: re-read and re-diff.
-    Conflict { id: Option<String> },
+    Conflict {
+        id: Option<String>,
+    },
     Api(GError),
     Crash,
 }
@@ -149,12 +154,19 @@ impl Exec<'_> {
 
     async fn mark_done(&self, name: &str, v: Value) -> Result<()> {
         if let Some(s) = self.store {
-            s.put_reconcile_checkpoint(&ck(&self.run_id, name), &v).await?;
+            s.put_reconcile_checkpoint(&ck(&self.run_id, name), &v)
+                .await?;
         }
         Ok(())
     }
 
-    async fn audit(&self, action: &str, target: Option<&str>, corr: Option<&str>, detail: Value) -> Result<()> {
+    async fn audit(
+        &self,
+        action: &str,
+        target: Option<&str>,
+        corr: Option<&str>,
+        detail: Value,
+    ) -> Result<()> {
         let Some(s) = self.store else { return Ok(()) };
         let mut e = NewEntry::new(&self.opts.actor, action, Outcome::Success)
             .request_id(&self.run_id)
@@ -176,7 +188,14 @@ impl Exec<'_> {
         Ok(())
     }
 
-    fn record(&self, item: String, key: &str, action: &str, r: &ItemResult, started: Option<Instant>) {
+    fn record(
+        &self,
+        item: String,
+        key: &str,
+        action: &str,
+        r: &ItemResult,
+        started: Option<Instant>,
+    ) {
         let mut rep = self.report.lock();
         rep.count(action, r.outcome);
         if let Some((message, status, correlation_id)) = &r.error {
@@ -192,7 +211,9 @@ impl Exec<'_> {
         }
         drop(rep);
         if let Some(t) = started {
-            self.latencies.lock().push(t.elapsed().as_secs_f64() * 1000.0);
+            self.latencies
+                .lock()
+                .push(t.elapsed().as_secs_f64() * 1000.0);
         }
         self.progress.advance(matches!(
             r.outcome,
@@ -228,11 +249,21 @@ impl Exec<'_> {
             Ok((g, outcome)) => {
                 let id = g.id.clone().unwrap_or_default();
                 if outcome == ItemOutcome::Applied {
-                    self.audit("group.created", Some(&id), None, json!({"name": name, "version": g.version}))
-                        .await?;
+                    self.audit(
+                        "group.created",
+                        Some(&id),
+                        None,
+                        json!({"name": name, "version": g.version}),
+                    )
+                    .await?;
                 }
-                self.mark_done(&marker, json!({"id": id, "version": g.version})).await?;
-                Ok(ItemResult { outcome, id: Some(id), error: None })
+                self.mark_done(&marker, json!({"id": id, "version": g.version}))
+                    .await?;
+                Ok(ItemResult {
+                    outcome,
+                    id: Some(id),
+                    error: None,
+                })
             }
             Err(e) => Ok(failed(&e)),
         }
@@ -260,7 +291,9 @@ impl Exec<'_> {
         let mut target = item.target.clone();
         let mut steps = item.steps.clone();
         // A saved plan's delete carries no precondition of its own: check the version first.
-        if steps.delete && self.opts.saved_plan && !self.opts.replan_stale
+        if steps.delete
+            && self.opts.saved_plan
+            && !self.opts.replan_stale
             && let Some(t) = &target
         {
             match self.client.get_user(&t.id, &[]).await {
@@ -269,7 +302,9 @@ impl Exec<'_> {
                 }
                 Ok(_) => {}
                 Err(e) if e.is_not_found() => {
-                    return self.finish_user(i, item, ItemOutcome::AlreadyDone, Some(t.id.clone()), None).await;
+                    return self
+                        .finish_user(i, item, ItemOutcome::AlreadyDone, Some(t.id.clone()), None)
+                        .await;
                 }
                 Err(e) => return Ok(failed(&e)),
             }
@@ -278,10 +313,16 @@ impl Exec<'_> {
         loop {
             match self.exec_steps(item, target.as_ref(), &steps).await {
                 Ok((id, corr)) => {
-                    return self.finish_user(i, item, ItemOutcome::Applied, Some(id), corr).await;
+                    return self
+                        .finish_user(i, item, ItemOutcome::Applied, Some(id), corr)
+                        .await;
                 }
                 Err(StepErr::Crash) => {
-                    return Ok(ItemResult { outcome: ItemOutcome::Skipped, id: None, error: None });
+                    return Ok(ItemResult {
+                        outcome: ItemOutcome::Skipped,
+                        id: None,
+                        error: None,
+                    });
                 }
                 Err(StepErr::Api(e)) => return Ok(failed(&e)),
                 Err(StepErr::Conflict { id }) => {
@@ -290,7 +331,11 @@ impl Exec<'_> {
                         return Ok(ItemResult {
                             outcome: ItemOutcome::Failed,
                             id,
-                            error: Some(("version conflict persisted after 3 re-reads".into(), Some(409), None)),
+                            error: Some((
+                                "version conflict persisted after 3 re-reads".into(),
+                                Some(409),
+                                None,
+                            )),
                         });
                     }
                     // Re-read this one user and re-diff it; never overwrite blindly.
@@ -306,13 +351,23 @@ impl Exec<'_> {
                     };
                     let Some(next) = next else {
                         let id = actual.map(|a| a.id).or(id);
-                        return self.finish_user(i, item, ItemOutcome::AlreadyDone, id, None).await;
+                        return self
+                            .finish_user(i, item, ItemOutcome::AlreadyDone, id, None)
+                            .await;
                     };
-                    let own_progress = self.resumed && actual.as_ref().is_some_and(|a| !moved_on(item, a));
+                    let own_progress =
+                        self.resumed && actual.as_ref().is_some_and(|a| !moved_on(item, a));
                     if !self.opts.replan_stale && !own_progress {
-                        return Ok(stale(item, "the user changed since the plan (version differs)"));
+                        return Ok(stale(
+                            item,
+                            "the user changed since the plan (version differs)",
+                        ));
                     }
-                    target = actual.map(|a| Target { id: a.id, version: a.version, state: a.state });
+                    target = actual.map(|a| Target {
+                        id: a.id,
+                        version: a.version,
+                        state: a.state,
+                    });
                     steps = next;
                 }
             }
@@ -336,17 +391,31 @@ impl Exec<'_> {
             )
             .await?;
         }
-        self.mark_done(&format!("u:{i}"), json!({"id": id, "outcome": outcome.as_str()})).await?;
-        Ok(ItemResult { outcome, id, error: None })
+        self.mark_done(
+            &format!("u:{i}"),
+            json!({"id": id, "outcome": outcome.as_str()}),
+        )
+        .await?;
+        Ok(ItemResult {
+            outcome,
+            id,
+            error: None,
+        })
     }
 
-    async fn reread(&self, item: &UserItem, id: Option<&str>) -> std::result::Result<Option<ActualUser>, GError> {
+    async fn reread(
+        &self,
+        item: &UserItem,
+        id: Option<&str>,
+    ) -> std::result::Result<Option<ActualUser>, GError> {
         let expand = ["groups", "skills", "languages"];
         let id = match id {
             Some(id) => id.to_string(),
             None => {
                 // A create that found its email taken: find who holds it.
-                let Some(want) = &item.want else { return Ok(None) };
+                let Some(want) = &item.want else {
+                    return Ok(None);
+                };
                 let found = match self.client.find_user_by_email(&want.email).await? {
                     Some(u) => Some(u),
                     None => self.client.find_deleted_user_by_email(&want.email).await?,
@@ -359,7 +428,8 @@ impl Exec<'_> {
         };
         match self.client.get_user(&id, &expand).await {
             Ok(u) => Ok(ActualUser::from_api(&u)),
-            Err(e) if e.is_not_found() => match self.client.get_user_in_state(&id, "deleted").await {
+            Err(e) if e.is_not_found() => match self.client.get_user_in_state(&id, "deleted").await
+            {
                 Ok(u) => Ok(ActualUser::from_api(&u)),
                 Err(e) if e.is_not_found() => Ok(None),
                 Err(e) => Err(e),
@@ -386,7 +456,9 @@ impl Exec<'_> {
         };
         if steps.create {
             let Some(w) = &item.want else {
-                return Err(StepErr::Api(GError::InvalidArgument("create without a desired state".into())));
+                return Err(StepErr::Api(GError::InvalidArgument(
+                    "create without a desired state".into(),
+                )));
             };
             let body = CreateUser {
                 name: w.name.clone(),
@@ -394,7 +466,11 @@ impl Exec<'_> {
                 division_id: w.division_id.clone(),
                 department: w.department.clone(),
                 title: w.title.clone(),
-                state: Some(if w.active { EntityState::Active } else { EntityState::Inactive }),
+                state: Some(if w.active {
+                    EntityState::Active
+                } else {
+                    EntityState::Inactive
+                }),
                 ..Default::default()
             };
             match self.client.create_user(&body).await {
@@ -416,7 +492,11 @@ impl Exec<'_> {
                 UserState::Inactive => EntityState::Inactive,
                 UserState::Deleted => EntityState::Deleted,
             };
-            let body = UpdateUser { version, state: Some(st), ..Default::default() };
+            let body = UpdateUser {
+                version,
+                state: Some(st),
+                ..Default::default()
+            };
             match self.client.update_user(&uid, &body).await {
                 Ok(u) => {
                     version = u.version.unwrap_or(version + 1);
@@ -446,7 +526,10 @@ impl Exec<'_> {
             let posts: Vec<UserRoutingSkillPost> = steps
                 .skills_put
                 .iter()
-                .map(|h| UserRoutingSkillPost { id: h.id.clone(), proficiency: h.proficiency })
+                .map(|h| UserRoutingSkillPost {
+                    id: h.id.clone(),
+                    proficiency: h.proficiency,
+                })
                 .collect();
             let r = if steps.skills_replace {
                 self.client.replace_user_skills(&uid, &posts).await
@@ -460,9 +543,15 @@ impl Exec<'_> {
             let posts: Vec<UserRoutingLanguagePost> = steps
                 .languages_put
                 .iter()
-                .map(|h| UserRoutingLanguagePost { id: h.id.clone(), proficiency: h.proficiency })
+                .map(|h| UserRoutingLanguagePost {
+                    id: h.id.clone(),
+                    proficiency: h.proficiency,
+                })
                 .collect();
-            self.client.add_user_languages(&uid, &posts).await.map_err(|e| conflict(&id, e))?;
+            self.client
+                .add_user_languages(&uid, &posts)
+                .await
+                .map_err(|e| conflict(&id, e))?;
             self.wrote()?;
         }
         for l in &steps.languages_remove {
@@ -522,7 +611,11 @@ impl Exec<'_> {
                 continue;
             }
             if self.stopped() {
-                return Ok(ItemResult { outcome: ItemOutcome::Skipped, id: Some(gid), error: None });
+                return Ok(ItemResult {
+                    outcome: ItemOutcome::Skipped,
+                    id: Some(gid),
+                    error: None,
+                });
             }
             let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
             let mut tries = 0;
@@ -547,10 +640,19 @@ impl Exec<'_> {
             }
             applied = true;
             if self.wrote().is_err() {
-                return Ok(ItemResult { outcome: ItemOutcome::Skipped, id: Some(gid), error: None });
+                return Ok(ItemResult {
+                    outcome: ItemOutcome::Skipped,
+                    id: Some(gid),
+                    error: None,
+                });
             }
-            self.audit("group.members_added", Some(&gid), None, json!({"name": m.name, "members": chunk}))
-                .await?;
+            self.audit(
+                "group.members_added",
+                Some(&gid),
+                None,
+                json!({"name": m.name, "members": chunk}),
+            )
+            .await?;
             self.mark_done(&marker, json!({})).await?;
         }
         for (c, chunk) in m.remove.chunks(MEMBER_BATCH).enumerate() {
@@ -559,7 +661,11 @@ impl Exec<'_> {
                 continue;
             }
             if self.stopped() {
-                return Ok(ItemResult { outcome: ItemOutcome::Skipped, id: Some(gid), error: None });
+                return Ok(ItemResult {
+                    outcome: ItemOutcome::Skipped,
+                    id: Some(gid),
+                    error: None,
+                });
             }
             let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
             if let Err(e) = self.client.remove_group_members(&gid, &ids).await {
@@ -568,13 +674,28 @@ impl Exec<'_> {
             version = version.map(|v| v + 1);
             applied = true;
             if self.wrote().is_err() {
-                return Ok(ItemResult { outcome: ItemOutcome::Skipped, id: Some(gid), error: None });
+                return Ok(ItemResult {
+                    outcome: ItemOutcome::Skipped,
+                    id: Some(gid),
+                    error: None,
+                });
             }
-            self.audit("group.members_removed", Some(&gid), None, json!({"name": m.name, "members": chunk}))
-                .await?;
+            self.audit(
+                "group.members_removed",
+                Some(&gid),
+                None,
+                json!({"name": m.name, "members": chunk}),
+            )
+            .await?;
             self.mark_done(&marker, json!({})).await?;
         }
-        let error = (missing > 0).then(|| (format!("{missing} members were not created and were left out"), None, None));
+        let error = (missing > 0).then(|| {
+            (
+                format!("{missing} members were not created and were left out"),
+                None,
+                None,
+            )
+        });
         Ok(ItemResult {
             outcome: if error.is_some() {
                 ItemOutcome::Failed
@@ -624,7 +745,11 @@ fn failed(e: &GError) -> ItemResult {
     ItemResult {
         outcome: ItemOutcome::Failed,
         id: None,
-        error: Some((e.to_string(), e.status(), e.correlation_id().map(str::to_string))),
+        error: Some((
+            e.to_string(),
+            e.status(),
+            e.correlation_id().map(str::to_string),
+        )),
     }
 }
 
@@ -632,7 +757,11 @@ fn stale(item: &UserItem, why: &str) -> ItemResult {
     ItemResult {
         outcome: ItemOutcome::Stale,
         id: item.target.as_ref().map(|t| t.id.clone()),
-        error: Some((format!("{why}; re-plan, or apply with --replan-stale"), Some(409), None)),
+        error: Some((
+            format!("{why}; re-plan, or apply with --replan-stale"),
+            Some(409),
+            None,
+        )),
     }
 }
 
@@ -677,11 +806,21 @@ pub async fn resume(
         .reconcile_checkpoint(ACTIVE)
         .await?
         .ok_or_else(|| Error::Resume("no interrupted apply to resume".into()))?;
-    let active: ActiveRun = serde_json::from_value(v).map_err(|e| Error::Resume(format!("unreadable checkpoint: {e}")))?;
+    let active: ActiveRun = serde_json::from_value(v)
+        .map_err(|e| Error::Resume(format!("unreadable checkpoint: {e}")))?;
     let mut o = opts.clone();
     o.replan_stale = active.replan_stale || opts.replan_stale;
     o.saved_plan = active.saved_plan;
-    run(client, Some(store), &active.plan, &o, active.run_id, true, progress).await
+    run(
+        client,
+        Some(store),
+        &active.plan,
+        &o,
+        active.run_id,
+        true,
+        progress,
+    )
+    .await
 }
 
 /// Drops an interrupted run (its completed writes stay; nothing is undone).
@@ -764,7 +903,13 @@ async fn run(
                     created.lock().insert(i, id.clone());
                 }
                 if !item.steps.is_empty() {
-                    ex.record(format!("user:{i}"), &item.key, item.action.as_str(), &r, Some(t));
+                    ex.record(
+                        format!("user:{i}"),
+                        &item.key,
+                        item.action.as_str(),
+                        &r,
+                        Some(t),
+                    );
                 } else {
                     ex.progress.advance(true);
                 }
@@ -795,7 +940,13 @@ async fn run(
                     if ex.crashed.load(Ordering::SeqCst) && r.outcome == ItemOutcome::Skipped {
                         return Ok(());
                     }
-                    ex.record(format!("membership:{i}"), &plan.memberships[i].name, "group.members", &r, Some(t));
+                    ex.record(
+                        format!("membership:{i}"),
+                        &plan.memberships[i].name,
+                        "group.members",
+                        &r,
+                        Some(t),
+                    );
                     Ok(())
                 }
             })
@@ -825,7 +976,11 @@ async fn run(
         apply: apply_calls,
         used: reads + apply_calls,
         minimum,
-        ratio: if minimum == 0 { 1.0 } else { (reads + apply_calls) as f64 / minimum as f64 },
+        ratio: if minimum == 0 {
+            1.0
+        } else {
+            (reads + apply_calls) as f64 / minimum as f64
+        },
     };
     Ok(rep)
 }

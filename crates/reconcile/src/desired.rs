@@ -125,12 +125,19 @@ impl DesiredUser {
         if let Some(gs) = &self.groups {
             m.insert(
                 "groups".into(),
-                Value::Array(gs.iter().map(|g| serde_json::json!({"display": g})).collect()),
+                Value::Array(
+                    gs.iter()
+                        .map(|g| serde_json::json!({"display": g}))
+                        .collect(),
+                ),
             );
         }
         let mut genx = serde_json::Map::new();
         if let Some(s) = &self.skills {
-            genx.insert("routingSkills".into(), serde_json::to_value(s).unwrap_or(Value::Null));
+            genx.insert(
+                "routingSkills".into(),
+                serde_json::to_value(s).unwrap_or(Value::Null),
+            );
         }
         if let Some(s) = &self.languages {
             genx.insert(
@@ -380,7 +387,11 @@ impl CsvSource {
             Err(e) => {
                 self.done = true;
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                Some(Err(Error::input(&self.file, line, format!("malformed CSV: {e}"))))
+                Some(Err(Error::input(
+                    &self.file,
+                    line,
+                    format!("malformed CSV: {e}"),
+                )))
             }
         }
     }
@@ -391,12 +402,19 @@ impl CsvSource {
         let user_name = match (self.cell(Field::UserName), self.cell(Field::Email)) {
             (Some(u), _) => u.to_string(),
             (None, Some(e)) => e.to_string(),
-            (None, None) => return Err(Error::input(file, line, "userName and email are both empty")),
+            (None, None) => {
+                return Err(Error::input(
+                    file,
+                    line,
+                    "userName and email are both empty",
+                ));
+            }
         };
         let active = match self.cell(Field::Active) {
             None => true,
-            Some(a) => parse_bool(a)
-                .ok_or_else(|| Error::input(file, line, format!("active: `{a}` is not true or false")))?,
+            Some(a) => parse_bool(a).ok_or_else(|| {
+                Error::input(file, line, format!("active: `{a}` is not true or false"))
+            })?,
         };
         let list = |f: Field| -> Option<Vec<String>> {
             self.cell(f).map(|c| {
@@ -412,7 +430,10 @@ impl CsvSource {
                 None => Ok(None),
                 Some(items) => items
                     .iter()
-                    .map(|it| parse_proficiency(it).map_err(|m| Error::input(file, line, format!("{}: {m}", f.header()))))
+                    .map(|it| {
+                        parse_proficiency(it)
+                            .map_err(|m| Error::input(file, line, format!("{}: {m}", f.header())))
+                    })
                     .collect::<Result<Vec<_>>>()
                     .map(Some),
             }
@@ -505,7 +526,9 @@ impl NdjsonSource {
                     )));
                 }
             };
-            return Some(scim_to_desired(&v, self.line).map_err(|m| Error::input(&self.file, self.line, m)));
+            return Some(
+                scim_to_desired(&v, self.line).map_err(|m| Error::input(&self.file, self.line, m)),
+            );
         }
     }
 }
@@ -523,14 +546,23 @@ impl JsonSource {
         let items = match v {
             Value::Array(a) => a,
             Value::Object(mut o) => {
-                let key = o.keys().find(|k| k.eq_ignore_ascii_case("Resources")).cloned();
+                let key = o
+                    .keys()
+                    .find(|k| k.eq_ignore_ascii_case("Resources"))
+                    .cloned();
                 match key.and_then(|k| o.remove(&k)) {
                     Some(Value::Array(a)) => a,
                     Some(_) => return Err(Error::input(file, 1, "`Resources` is not an array")),
                     None => vec![Value::Object(o)],
                 }
             }
-            _ => return Err(Error::input(file, 1, "expected a SCIM ListResponse, an array or a User")),
+            _ => {
+                return Err(Error::input(
+                    file,
+                    1,
+                    "expected a SCIM ListResponse, an array or a User",
+                ));
+            }
         };
         Ok(JsonSource {
             items: items.into_iter(),
@@ -542,9 +574,10 @@ impl JsonSource {
     fn next(&mut self) -> Option<Result<DesiredUser>> {
         let v = self.items.next()?;
         self.n += 1;
-        Some(scim_to_desired(&v, self.n).map_err(|m| {
-            Error::input(&self.file, self.n, format!("(element {}) {m}", self.n))
-        }))
+        Some(
+            scim_to_desired(&v, self.n)
+                .map_err(|m| Error::input(&self.file, self.n, format!("(element {}) {m}", self.n))),
+        )
     }
 }
 
@@ -563,7 +596,10 @@ fn str_ci(v: &Value, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn scim_profs(v: Option<&Value>, what: &str) -> std::result::Result<Option<Vec<Proficiency>>, String> {
+fn scim_profs(
+    v: Option<&Value>,
+    what: &str,
+) -> std::result::Result<Option<Vec<Proficiency>>, String> {
     let Some(arr) = v.and_then(Value::as_array) else {
         return Ok(None);
     };
@@ -576,9 +612,14 @@ fn scim_profs(v: Option<&Value>, what: &str) -> std::result::Result<Option<Vec<P
             _ => 0.0,
         };
         if !(0.0..=5.0).contains(&p) {
-            return Err(format!("{what}: proficiency of `{name}` must be between 0 and 5"));
+            return Err(format!(
+                "{what}: proficiency of `{name}` must be between 0 and 5"
+            ));
         }
-        out.push(Proficiency { name, proficiency: p });
+        out.push(Proficiency {
+            name,
+            proficiency: p,
+        });
     }
     Ok(Some(out))
 }
@@ -601,7 +642,9 @@ pub fn scim_to_desired(v: &Value, line: u64) -> std::result::Result<DesiredUser,
     let active = match get_ci(v, "active") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => parse_bool(s).ok_or_else(|| format!("active: `{s}` is not a boolean"))?,
+        Some(Value::String(s)) => {
+            parse_bool(s).ok_or_else(|| format!("active: `{s}` is not a boolean"))?
+        }
         Some(other) => return Err(format!("active: `{other}` is not a boolean")),
     };
     let name = get_ci(v, "name");
@@ -625,8 +668,14 @@ pub fn scim_to_desired(v: &Value, line: u64) -> std::result::Result<DesiredUser,
         division: ent.and_then(|e| str_ci(e, "division")),
         active,
         groups,
-        skills: scim_profs(genx.and_then(|g| get_ci(g, "routingSkills")), "routingSkills")?,
-        languages: scim_profs(genx.and_then(|g| get_ci(g, "routingLanguages")), "routingLanguages")?,
+        skills: scim_profs(
+            genx.and_then(|g| get_ci(g, "routingSkills")),
+            "routingSkills",
+        )?,
+        languages: scim_profs(
+            genx.and_then(|g| get_ci(g, "routingLanguages")),
+            "routingLanguages",
+        )?,
     })
 }
 
@@ -661,7 +710,10 @@ pub async fn pull_scim(
             .get(&users_url)
             .bearer_auth(token)
             .header("accept", "application/scim+json, application/json")
-            .query(&[("startIndex", start.to_string()), ("count", count.to_string())])
+            .query(&[
+                ("startIndex", start.to_string()),
+                ("count", count.to_string()),
+            ])
             .send()
             .await
             .map_err(|e| err(format!("request failed: {}", e.without_url())))?;
@@ -669,10 +721,12 @@ pub async fn pull_scim(
         if !status.is_success() {
             return Err(err(format!("HTTP {status} at startIndex {start}")));
         }
-        let page: Value = resp
-            .json()
-            .await
-            .map_err(|e| err(format!("invalid response at startIndex {start}: {}", e.without_url())))?;
+        let page: Value = resp.json().await.map_err(|e| {
+            err(format!(
+                "invalid response at startIndex {start}: {}",
+                e.without_url()
+            ))
+        })?;
         let resources = get_ci(&page, "Resources")
             .and_then(Value::as_array)
             .cloned()
@@ -681,7 +735,8 @@ pub async fn pull_scim(
         let got = resources.len() as u64;
         for r in resources {
             n += 1;
-            let d = scim_to_desired(&r, n).map_err(|m| Error::input(&users_url, n, format!("(resource {n}) {m}")))?;
+            let d = scim_to_desired(&r, n)
+                .map_err(|m| Error::input(&users_url, n, format!("(resource {n}) {m}")))?;
             f(d)?;
         }
         start += got;
@@ -700,7 +755,9 @@ pub fn parse_config(text: &str, file: &str) -> Result<crate::plan::Settings> {
         file: file.to_string(),
         message,
     };
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| cfg_err(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| cfg_err(e.to_string()))?;
     let t = match table.get("reconcile") {
         Some(toml::Value::Table(t)) => t.clone(),
         Some(_) => return Err(cfg_err("`reconcile` must be a table".into())),
@@ -710,7 +767,9 @@ pub fn parse_config(text: &str, file: &str) -> Result<crate::plan::Settings> {
     for (k, v) in &t {
         match k.as_str() {
             "columns" => {
-                let cols = v.as_table().ok_or_else(|| cfg_err("`columns` must be a table".into()))?;
+                let cols = v
+                    .as_table()
+                    .ok_or_else(|| cfg_err("`columns` must be a table".into()))?;
                 for (field, header) in cols {
                     let f = Field::from_header(field).ok_or_else(|| {
                         cfg_err(format!(
@@ -725,7 +784,9 @@ pub fn parse_config(text: &str, file: &str) -> Result<crate::plan::Settings> {
                 }
             }
             "separator" => {
-                let sep = v.as_str().ok_or_else(|| cfg_err("`separator` must be a string".into()))?;
+                let sep = v
+                    .as_str()
+                    .ok_or_else(|| cfg_err("`separator` must be a string".into()))?;
                 let mut chars = sep.chars();
                 match (chars.next(), chars.next()) {
                     (Some(c), None) => s.mapping.separator = Some(c),
@@ -733,12 +794,16 @@ pub fn parse_config(text: &str, file: &str) -> Result<crate::plan::Settings> {
                 }
             }
             "match_order" => {
-                let arr = v.as_array().ok_or_else(|| cfg_err("`match_order` must be an array".into()))?;
+                let arr = v
+                    .as_array()
+                    .ok_or_else(|| cfg_err("`match_order` must be an array".into()))?;
                 let mut order = Vec::new();
                 for x in arr {
                     let name = x.as_str().unwrap_or_default();
                     order.push(crate::plan::MatchKey::parse(name).ok_or_else(|| {
-                        cfg_err(format!("match_order: `{name}` is not externalId, userName or email"))
+                        cfg_err(format!(
+                            "match_order: `{name}` is not externalId, userName or email"
+                        ))
                     })?);
                 }
                 if order.is_empty() {
@@ -748,8 +813,9 @@ pub fn parse_config(text: &str, file: &str) -> Result<crate::plan::Settings> {
             }
             "missing" => {
                 let m = v.as_str().unwrap_or_default();
-                s.missing = crate::plan::MissingAction::parse(m)
-                    .ok_or_else(|| cfg_err(format!("missing: `{m}` is not never, deactivate or delete")))?;
+                s.missing = crate::plan::MissingAction::parse(m).ok_or_else(|| {
+                    cfg_err(format!("missing: `{m}` is not never, deactivate or delete"))
+                })?;
             }
             other => return Err(cfg_err(format!("unknown key `{other}`"))),
         }

@@ -318,9 +318,13 @@ pub enum GroupRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum MemberRef {
-    Existing { id: String },
+    Existing {
+        id: String,
+    },
     /// The user created by the `item`-th user item.
-    Created { item: usize },
+    Created {
+        item: usize,
+    },
 }
 
 /// Membership changes of one group, executed in batches of 50.
@@ -420,7 +424,11 @@ impl Plan {
     pub fn min_writes(&self) -> u64 {
         self.groups_to_create.len() as u64
             + self.users.iter().map(|u| u.steps.writes()).sum::<u64>()
-            + self.memberships.iter().map(MembershipItem::writes).sum::<u64>()
+            + self
+                .memberships
+                .iter()
+                .map(MembershipItem::writes)
+                .sum::<u64>()
     }
 
     /// Number of user items per action.
@@ -466,7 +474,13 @@ impl Plan {
                 let head = format!("{} user {}", u.action.symbol(), u.key);
                 let mut line = format!("  {}", paint(code_of(u.action), &head));
                 if let Some(t) = &u.target {
-                    let _ = write!(line, " (id {}, version {}, {})", t.id, t.version, t.state.as_str());
+                    let _ = write!(
+                        line,
+                        " (id {}, version {}, {})",
+                        t.id,
+                        t.version,
+                        t.state.as_str()
+                    );
                 }
                 if let Some(l) = u.line {
                     let _ = write!(line, " [line {l}]");
@@ -477,8 +491,13 @@ impl Plan {
                         out,
                         "      {}: {} → {}",
                         c.field,
-                        c.from.as_deref().map(|x| format!("{x:?}")).unwrap_or_else(|| "(none)".into()),
-                        c.to.as_deref().map(|x| format!("{x:?}")).unwrap_or_else(|| "(none)".into()),
+                        c.from
+                            .as_deref()
+                            .map(|x| format!("{x:?}"))
+                            .unwrap_or_else(|| "(none)".into()),
+                        c.to.as_deref()
+                            .map(|x| format!("{x:?}"))
+                            .unwrap_or_else(|| "(none)".into()),
                     );
                 }
                 for g in &u.groups_add {
@@ -514,11 +533,21 @@ impl Plan {
         let _ = writeln!(out);
         for (a, label) in rows {
             if n(a) > 0 {
-                let _ = writeln!(out, "  {} {} users {label}", paint(code_of(a), a.symbol()), n(a));
+                let _ = writeln!(
+                    out,
+                    "  {} {} users {label}",
+                    paint(code_of(a), a.symbol()),
+                    n(a)
+                );
             }
         }
         if !self.groups_to_create.is_empty() {
-            let _ = writeln!(out, "  {} {} groups to create", paint("32", "+"), self.groups_to_create.len());
+            let _ = writeln!(
+                out,
+                "  {} {} groups to create",
+                paint("32", "+"),
+                self.groups_to_create.len()
+            );
         }
         let batches: u64 = self.memberships.iter().map(MembershipItem::writes).sum();
         if batches > 0 {
@@ -558,7 +587,10 @@ impl Plan {
             out,
             "\nPlan: {} to create, {} to change, {} to remove; {} API writes after {} reads.",
             n(UserAction::Create) + self.groups_to_create.len() as u64,
-            n(UserAction::Update) + n(UserAction::Restore) + n(UserAction::Activate) + n(UserAction::Membership),
+            n(UserAction::Update)
+                + n(UserAction::Restore)
+                + n(UserAction::Activate)
+                + n(UserAction::Membership),
             s.removals,
             s.min_writes,
             s.read_calls
@@ -578,7 +610,10 @@ fn differs(want: Option<&str>, have: Option<&str>) -> bool {
 }
 
 /// The smallest change that makes `actual` (or nothing) match `want`; `None` when they match.
-pub fn diff_user(want: &Want, actual: Option<&ActualUser>) -> Option<(UserAction, Vec<Change>, Steps)> {
+pub fn diff_user(
+    want: &Want,
+    actual: Option<&ActualUser>,
+) -> Option<(UserAction, Vec<Change>, Steps)> {
     let mut steps = Steps::default();
     let mut changes = Vec::new();
     let chg = |f: &str, from: Option<&str>, to: Option<&str>| Change {
@@ -615,7 +650,11 @@ pub fn diff_user(want: &Want, actual: Option<&ActualUser>) -> Option<(UserAction
         } else {
             UserAction::Deactivate
         };
-        changes.push(chg("state", Some(a.state.as_str()), Some(want_state.as_str())));
+        changes.push(chg(
+            "state",
+            Some(a.state.as_str()),
+            Some(want_state.as_str()),
+        ));
     }
     let mut p = AttrPatch::default();
     if want.name != a.name && !want.name.is_empty() {
@@ -627,11 +666,19 @@ pub fn diff_user(want: &Want, actual: Option<&ActualUser>) -> Option<(UserAction
         p.title = want.title.clone();
     }
     if differs(want.department.as_deref(), a.department.as_deref()) {
-        changes.push(chg("department", a.department.as_deref(), want.department.as_deref()));
+        changes.push(chg(
+            "department",
+            a.department.as_deref(),
+            want.department.as_deref(),
+        ));
         p.department = want.department.clone();
     }
     if differs(want.external_id.as_deref(), a.employee_id.as_deref()) {
-        changes.push(chg("externalId", a.employee_id.as_deref(), want.external_id.as_deref()));
+        changes.push(chg(
+            "externalId",
+            a.employee_id.as_deref(),
+            want.external_id.as_deref(),
+        ));
         p.employee_id = want.external_id.clone();
     }
     if !p.is_empty() {
@@ -641,15 +688,30 @@ pub fn diff_user(want: &Want, actual: Option<&ActualUser>) -> Option<(UserAction
         let have = a.skills.as_deref().unwrap_or(&[]);
         let put: Vec<Held> = ws
             .iter()
-            .filter(|w| !have.iter().any(|h| h.id == w.id && (h.proficiency - w.proficiency).abs() < 1e-9))
+            .filter(|w| {
+                !have
+                    .iter()
+                    .any(|h| h.id == w.id && (h.proficiency - w.proficiency).abs() < 1e-9)
+            })
             .cloned()
             .collect();
-        let removed: Vec<&Held> = have.iter().filter(|h| !ws.iter().any(|w| w.id == h.id)).collect();
+        let removed: Vec<&Held> = have
+            .iter()
+            .filter(|h| !ws.iter().any(|w| w.id == h.id))
+            .collect();
         for s in &put {
-            changes.push(chg("skill", None, Some(&format!("{}:{}", s.name, s.proficiency))));
+            changes.push(chg(
+                "skill",
+                None,
+                Some(&format!("{}:{}", s.name, s.proficiency)),
+            ));
         }
         for s in &removed {
-            changes.push(chg("skill", Some(&format!("{}:{}", s.name, s.proficiency)), None));
+            changes.push(chg(
+                "skill",
+                Some(&format!("{}:{}", s.name, s.proficiency)),
+                None,
+            ));
         }
         if !removed.is_empty() {
             steps.skills_replace = true;
@@ -662,15 +724,31 @@ pub fn diff_user(want: &Want, actual: Option<&ActualUser>) -> Option<(UserAction
         let have = a.languages.as_deref().unwrap_or(&[]);
         steps.languages_put = wl
             .iter()
-            .filter(|w| !have.iter().any(|h| h.id == w.id && (h.proficiency - w.proficiency).abs() < 1e-9))
+            .filter(|w| {
+                !have
+                    .iter()
+                    .any(|h| h.id == w.id && (h.proficiency - w.proficiency).abs() < 1e-9)
+            })
             .cloned()
             .collect();
-        steps.languages_remove = have.iter().filter(|h| !wl.iter().any(|w| w.id == h.id)).cloned().collect();
+        steps.languages_remove = have
+            .iter()
+            .filter(|h| !wl.iter().any(|w| w.id == h.id))
+            .cloned()
+            .collect();
         for s in &steps.languages_put {
-            changes.push(chg("language", None, Some(&format!("{}:{}", s.name, s.proficiency))));
+            changes.push(chg(
+                "language",
+                None,
+                Some(&format!("{}:{}", s.name, s.proficiency)),
+            ));
         }
         for s in &steps.languages_remove {
-            changes.push(chg("language", Some(&format!("{}:{}", s.name, s.proficiency)), None));
+            changes.push(chg(
+                "language",
+                Some(&format!("{}:{}", s.name, s.proficiency)),
+                None,
+            ));
         }
     }
     if steps.is_empty() {
@@ -711,7 +789,12 @@ pub struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    pub fn new(org: &'a Org, settings: &'a Settings, policy: Option<&'a Policy>, source: &str) -> Self {
+    pub fn new(
+        org: &'a Org,
+        settings: &'a Settings,
+        policy: Option<&'a Policy>,
+        source: &str,
+    ) -> Self {
         let mut by_ext: HashMap<String, Vec<u32>> = HashMap::new();
         let mut by_email: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, u) in org.users.iter().enumerate() {
@@ -719,7 +802,10 @@ impl<'a> Planner<'a> {
                 by_ext.entry(e.clone()).or_default().push(i as u32);
             }
             if !u.email.is_empty() {
-                by_email.entry(u.email.to_lowercase()).or_default().push(i as u32);
+                by_email
+                    .entry(u.email.to_lowercase())
+                    .or_default()
+                    .push(i as u32);
             }
         }
         let group_by_name = org.groups.iter().map(|g| (g.name.as_str(), g)).collect();
@@ -752,9 +838,15 @@ impl<'a> Planner<'a> {
     /// Candidates for one key, preferring non-deleted users when several share it.
     fn lookup(&self, key: MatchKey, d: &DesiredUser) -> Vec<u32> {
         let hits = match key {
-            MatchKey::ExternalId => d.external_id.as_ref().and_then(|x| self.index.by_ext.get(x)),
+            MatchKey::ExternalId => d
+                .external_id
+                .as_ref()
+                .and_then(|x| self.index.by_ext.get(x)),
             MatchKey::UserName => self.index.by_email.get(&d.user_name.to_lowercase()),
-            MatchKey::Email => d.email.as_ref().and_then(|e| self.index.by_email.get(&e.to_lowercase())),
+            MatchKey::Email => d
+                .email
+                .as_ref()
+                .and_then(|e| self.index.by_email.get(&e.to_lowercase())),
         };
         let hits = hits.cloned().unwrap_or_default();
         if hits.len() > 1 {
@@ -792,12 +884,23 @@ impl<'a> Planner<'a> {
                 if let Some(i) = prev.item {
                     self.items[i] = None;
                 }
-                let what = if k.starts_with("u:") { "userName" } else { "externalId" };
-                self.conflict(&d, "duplicate", format!("same {what} as line {}; both records left out", prev.line));
+                let what = if k.starts_with("u:") {
+                    "userName"
+                } else {
+                    "externalId"
+                };
+                self.conflict(
+                    &d,
+                    "duplicate",
+                    format!("same {what} as line {}; both records left out", prev.line),
+                );
                 // Protect every user either record could match from removal.
                 for key in [MatchKey::ExternalId, MatchKey::UserName, MatchKey::Email] {
                     for i in self.lookup(key, &d) {
-                        self.claimed[i as usize].get_or_insert(Claim { line: d.line, item: None });
+                        self.claimed[i as usize].get_or_insert(Claim {
+                            line: d.line,
+                            item: None,
+                        });
                     }
                 }
                 return;
@@ -833,7 +936,10 @@ impl<'a> Planner<'a> {
         }
         if let Some(detail) = ambiguous {
             for i in all_hits {
-                self.claimed[i as usize].get_or_insert(Claim { line: d.line, item: None });
+                self.claimed[i as usize].get_or_insert(Claim {
+                    line: d.line,
+                    item: None,
+                });
             }
             self.conflict(&d, "ambiguous", detail);
             return;
@@ -854,7 +960,10 @@ impl<'a> Planner<'a> {
             );
             return;
         }
-        let mut claim = Claim { line: d.line, item: None };
+        let mut claim = Claim {
+            line: d.line,
+            item: None,
+        };
         if let Some(f) = found {
             self.claimed[f as usize] = Some(claim);
         }
@@ -967,17 +1076,23 @@ impl<'a> Planner<'a> {
                 self.warn(format!("skill {u:?} does not exist in the org; left out"));
             }
             for h in &ok {
-                self.used_catalog.skills.insert(h.name.clone(), h.id.clone());
+                self.used_catalog
+                    .skills
+                    .insert(h.name.clone(), h.id.clone());
             }
             ok
         });
         let languages = d.languages.as_ref().map(|s| {
             let (ok, unknown) = cat.resolve_languages(s);
             for u in unknown {
-                self.warn(format!("language {u:?} does not exist in the org; left out"));
+                self.warn(format!(
+                    "language {u:?} does not exist in the org; left out"
+                ));
             }
             for h in &ok {
-                self.used_catalog.languages.insert(h.name.clone(), h.id.clone());
+                self.used_catalog
+                    .languages
+                    .insert(h.name.clone(), h.id.clone());
             }
             ok
         });
@@ -995,7 +1110,11 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn group_changes(&self, d: &DesiredUser, actual: Option<&ActualUser>) -> (Vec<String>, Vec<String>) {
+    fn group_changes(
+        &self,
+        d: &DesiredUser,
+        actual: Option<&ActualUser>,
+    ) -> (Vec<String>, Vec<String>) {
         let Some(want) = &d.groups else {
             return (Vec::new(), Vec::new());
         };
@@ -1013,9 +1132,11 @@ impl<'a> Planner<'a> {
         let remove = have
             .iter()
             .filter(|gid| {
-                !want
-                    .iter()
-                    .any(|n| self.group_by_name.get(n.as_str()).is_some_and(|g| &g.id == *gid))
+                !want.iter().any(|n| {
+                    self.group_by_name
+                        .get(n.as_str())
+                        .is_some_and(|g| &g.id == *gid)
+                })
             })
             .cloned()
             .collect();
@@ -1060,7 +1181,14 @@ impl<'a> Planner<'a> {
                 changes: vec![Change {
                     field: "state".into(),
                     from: Some(u.state.as_str().into()),
-                    to: Some(if action == UserAction::Delete { "deleted" } else { "inactive" }.into()),
+                    to: Some(
+                        if action == UserAction::Delete {
+                            "deleted"
+                        } else {
+                            "inactive"
+                        }
+                        .into(),
+                    ),
                 }],
                 steps,
                 groups_add: Vec::new(),
@@ -1076,7 +1204,8 @@ impl<'a> Planner<'a> {
         let mut groups_to_create: Vec<GroupItem> = Vec::new();
         let mut order: Vec<String> = Vec::new();
         let mut per_group: HashMap<String, MembershipItem> = HashMap::new();
-        let by_id: HashMap<&str, &ActualGroup> = self.org.groups.iter().map(|g| (g.id.as_str(), g)).collect();
+        let by_id: HashMap<&str, &ActualGroup> =
+            self.org.groups.iter().map(|g| (g.id.as_str(), g)).collect();
         for (idx, u) in users.iter().enumerate() {
             for name in &u.groups_add {
                 let entry = per_group.entry(name.clone()).or_insert_with(|| {
@@ -1106,7 +1235,9 @@ impl<'a> Planner<'a> {
                 });
             }
             for gid in &u.groups_remove {
-                let Some(g) = by_id.get(gid.as_str()) else { continue };
+                let Some(g) = by_id.get(gid.as_str()) else {
+                    continue;
+                };
                 let Some(t) = &u.target else { continue };
                 let entry = per_group.entry(g.name.clone()).or_insert_with(|| {
                     order.push(g.name.clone());
@@ -1123,7 +1254,8 @@ impl<'a> Planner<'a> {
                 entry.remove.push(t.id.clone());
             }
         }
-        let memberships: Vec<MembershipItem> = order.iter().filter_map(|n| per_group.remove(n)).collect();
+        let memberships: Vec<MembershipItem> =
+            order.iter().filter_map(|n| per_group.remove(n)).collect();
         let removals = users
             .iter()
             .filter(|u| matches!(u.action, UserAction::Deactivate | UserAction::Delete))

@@ -131,10 +131,7 @@ impl Report {
 
     /// Writes made (items with outcome `applied`).
     pub fn applied(&self) -> u64 {
-        self.counts
-            .values()
-            .filter_map(|m| m.get("applied"))
-            .sum()
+        self.counts.values().filter_map(|m| m.get("applied")).sum()
     }
 
     /// Human-readable text.
@@ -148,7 +145,11 @@ impl Report {
             self.run_id,
             if self.resumed { " (resumed)" } else { "" },
             self.duration_ms as f64 / 1000.0,
-            if self.interrupted { ", INTERRUPTED (continue with --resume)" } else { "" }
+            if self.interrupted {
+                ", INTERRUPTED (continue with --resume)"
+            } else {
+                ""
+            }
         );
         for (action, m) in &self.counts {
             let parts: Vec<String> = m.iter().map(|(o, n)| format!("{n} {o}")).collect();
