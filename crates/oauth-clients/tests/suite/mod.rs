@@ -1,0 +1,7 @@
+pub mod common;
+mod create;
+mod leaks;
+mod manage;
+mod privilege;
+mod sinks;
+mod validation;
