@@ -208,3 +208,65 @@ async fn token_revoked_in_the_middle_of_a_run() {
     assert!(status_count(&s, 401) >= 1, "{s}");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn expired_token_is_replaced_transparently() {
+    let emu = emulator().await;
+    let c = client(&emu);
+    c.get_home_division().await.unwrap();
+    // The token the client holds is now past its 24 h lifetime on the emulator clock.
+    emu.advance_clock(Duration::from_secs(86_401));
+    c.get_home_division().await.unwrap();
+    assert_eq!(c.stats().logins, 2);
+    let s = stats(&emu).await;
+    assert_eq!(status_count(&s, 401), 1, "{s}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn retries_are_bounded_and_creates_not_duplicated() {
+    let emu = emulator().await;
+    let c = client_with(&emu, |cfg| cfg.retry.max_attempts = 3);
+    c.authenticate().await.unwrap();
+    let u = c
+        .create_user(&CreateUser {
+            name: "Bounded".into(),
+            email: email("bounded", 0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let id = u.id.unwrap();
+    let before = emu.user_count();
+    reset_stats(&emu).await;
+    set_faults(
+        &emu,
+        json!({"errorProbability": 1.0, "errorStatuses": [503], "routes": ["/api/v2/users"]}),
+    )
+    .await;
+    let err = c.get_user(&id, &[]).await.unwrap_err();
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(err.api().unwrap().attempts, 3);
+    // A create whose attempt fails ambiguously is only re-sent after a successful lookup.
+    let err = c
+        .create_user(&CreateUser {
+            name: "Never".into(),
+            email: email("never", 0),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(503));
+    let s = stats(&emu).await;
+    clear_faults(&emu).await;
+    assert_eq!(
+        s["byRoute"]["GET /api/v2/users/{userId}"].as_u64(),
+        Some(3),
+        "{s}"
+    );
+    // The lookup itself failed (3 attempts), so the create was never re-sent blindly.
+    assert_eq!(s["byRoute"]["POST /api/v2/users"].as_u64(), Some(1), "{s}");
+    assert_eq!(s["byRoute"]["POST /api/v2/users/search"].as_u64(), Some(3), "{s}");
+    assert_eq!(emu.user_count(), before);
+    emu.shutdown().await;
+}
