@@ -489,7 +489,7 @@ fn compile_rule(
                     let n = normalise_domain(d.trim_start_matches('@')).ok_or_else(|| {
                         f.err(sp, format!("'{d}' is not a valid domain name (IDNA)"))
                     })?;
-                    set.insert(n);
+                    set.insert(n.into_owned());
                 }
                 Ok(Some(DomainSet { domains: set }))
             };

@@ -6,6 +6,7 @@ use crate::oracle::UniquenessOracle;
 use crate::path::{CompiledPath, Cond, get_ci, is_present_value, truthy};
 use crate::schema::ResourceKind;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// Stable codes of the base rule kinds.
@@ -140,6 +141,15 @@ pub(crate) struct GroupMap {
 
 const MAX_SHOWN: usize = 64;
 
+/// Lower-case, allocating only when something changes.
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.to_lowercase())
+    }
+}
+
 /// A value for a message: quoted, truncated, or withheld for sensitive attributes.
 fn show(path: &CompiledPath, v: &Value) -> String {
     if path.sensitive {
@@ -157,41 +167,45 @@ fn show(path: &CompiledPath, v: &Value) -> String {
     }
 }
 
-fn as_text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+fn as_text(v: &Value) -> Option<Cow<'_, str>> {
     match v {
-        Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
-        Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(std::borrow::Cow::Borrowed(if *b {
-            "true"
-        } else {
-            "false"
-        })),
+        Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         _ => None,
     }
 }
 
 /// Normalise an email domain: trailing dot removed, lower case, IDNA (UTS 46) to ASCII.
-pub(crate) fn normalise_domain(d: &str) -> Option<String> {
+/// Allocates only when the domain is not already in that form.
+pub(crate) fn normalise_domain(d: &str) -> Option<Cow<'_, str>> {
     let d = d.trim().trim_end_matches('.');
     if d.is_empty() {
         return None;
     }
-    if d.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !d.contains("xn--")
-        && !d.contains("XN--")
+    let plain = d
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if plain
+        && !d
+            .as_bytes()
+            .windows(4)
+            .any(|w| w.eq_ignore_ascii_case(b"xn--"))
     {
         if d.split('.').any(str::is_empty) {
             return None;
         }
-        return Some(d.to_ascii_lowercase());
+        return Some(lower(d));
     }
-    idna::domain_to_ascii(d).ok().filter(|s| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-            && !s.split('.').any(str::is_empty)
-    })
+    idna::domain_to_ascii(d)
+        .ok()
+        .filter(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                && !s.split('.').any(str::is_empty)
+        })
+        .map(Cow::Owned)
 }
 
 impl Rule {
@@ -292,11 +306,10 @@ impl Rule {
             } => {
                 for v in path.values(res) {
                     let Some(t) = as_text(v) else { continue };
-                    let already_lower = t.bytes().all(|b| !b.is_ascii_uppercase()) && t.is_ascii();
-                    let hit = if *case_sensitive || already_lower {
+                    let hit = if *case_sensitive {
                         values.contains(t.as_ref())
                     } else {
-                        values.contains(&t.to_lowercase())
+                        values.contains(lower(&t).as_ref())
                     };
                     if hit != *allow {
                         let what = if *allow {
@@ -386,20 +399,20 @@ impl Rule {
                     roles,
                     division,
                 } = gm.as_ref();
-                let mut names: Vec<String> = Vec::new();
+                let mut names: Vec<Cow<'_, str>> = Vec::new();
                 for g in groups.values(res) {
                     for k in ["display", "value"] {
                         if let Some(s) = get_ci(g, k).and_then(Value::as_str) {
-                            names.push(s.to_lowercase());
+                            names.push(lower(s));
                         }
                     }
                     if let Some(s) = g.as_str() {
-                        names.push(s.to_lowercase());
+                        names.push(lower(s));
                     }
                 }
                 let matched: Vec<&Mapping> = mappings
                     .iter()
-                    .filter(|m| names.contains(&m.group))
+                    .filter(|m| names.iter().any(|n| n.as_ref() == m.group))
                     .collect();
                 for r in roles.values(res) {
                     let role = match r {
@@ -407,10 +420,10 @@ impl Rule {
                         other => get_ci(other, "value").and_then(Value::as_str),
                     };
                     let Some(role) = role else { continue };
-                    let lr = role.to_lowercase();
+                    let lr = lower(role);
                     if !matched
                         .iter()
-                        .any(|m| m.roles.contains(&lr) || m.roles.contains("*"))
+                        .any(|m| m.roles.contains(lr.as_ref()) || m.roles.contains("*"))
                     {
                         out.push(self.violation_code(
                             "roles",
@@ -423,10 +436,10 @@ impl Rule {
                 }
                 for d in division.values(res) {
                     let Some(dv) = d.as_str() else { continue };
-                    let ld = dv.to_lowercase();
+                    let ld = lower(dv);
                     if !matched
                         .iter()
-                        .any(|m| m.divisions.contains(&ld) || m.divisions.contains("*"))
+                        .any(|m| m.divisions.contains(ld.as_ref()) || m.divisions.contains("*"))
                     {
                         out.push(self.violation_code(
                             &division.text,
@@ -443,12 +456,12 @@ impl Rule {
                             .or_else(|| g.as_str());
                         let Some(label) = label else { continue };
                         let mapped = ["display", "value"].iter().any(|k| {
-                            get_ci(g, k).and_then(Value::as_str).is_some_and(|s| {
-                                mappings.iter().any(|m| m.group == s.to_lowercase())
-                            })
+                            get_ci(g, k)
+                                .and_then(Value::as_str)
+                                .is_some_and(|s| mappings.iter().any(|m| m.group == lower(s)))
                         }) || g
                             .as_str()
-                            .is_some_and(|s| mappings.iter().any(|m| m.group == s.to_lowercase()));
+                            .is_some_and(|s| mappings.iter().any(|m| m.group == lower(s)));
                         if !mapped {
                             out.push(self.violation_code(
                                 "groups",

@@ -42,6 +42,12 @@ pub struct ScanReport {
     pub records: Vec<DecisionRecord>,
 }
 
+/// Several sources read one after the other (e.g. active users, then inactive users: the
+/// SCIM list without a filter returns active users only).
+pub fn concat<S: Stream + Unpin>(sources: Vec<S>) -> impl Stream<Item = S::Item> {
+    futures::stream::iter(sources).flatten()
+}
+
 /// Evaluate every resource the stream yields. `source` names the origin in locations
 /// (e.g. `genesys`), giving `genesys:users/<id>`.
 pub async fn scan<S, T, E>(

@@ -2,6 +2,7 @@ mod http;
 mod input;
 mod load;
 mod rules;
+mod scan;
 
 use gcprov_policy::Policy;
 
