@@ -12,6 +12,23 @@ pub enum PolicyCommand {
     Check(CheckArgs),
     /// Validate a policy file and list its rules.
     Validate(ValidateArgs),
+    /// Read every user from Genesys Cloud (SCIM view) and report who violates the policy
+    /// today. Credentials from GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and GENESYS_REGION (or
+    /// GENESYS_API_URL). Exits 1 when any user fails an `enforce` rule.
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// The policy file (TOML).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Output format: a table-like text report or a JSON report.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Also write one audit record (JSON) per user to this NDJSON file.
+    #[arg(long)]
+    records: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,6 +61,7 @@ pub async fn run(c: PolicyCommand) -> anyhow::Result<()> {
     match c {
         PolicyCommand::Check(a) => check(a),
         PolicyCommand::Validate(a) => validate(a),
+        PolicyCommand::Scan(a) => scan(a).await,
     }
 }
 
@@ -69,6 +87,55 @@ fn check(a: CheckArgs) -> anyhow::Result<()> {
     if report.has_rejections() {
         anyhow::bail!(
             "{} of {} records violate enforce rules of {}",
+            report.summary.rejected,
+            report.summary.records,
+            a.policy.display()
+        );
+    }
+    Ok(())
+}
+
+async fn scan(a: ScanArgs) -> anyhow::Result<()> {
+    let policy = load(&a.policy)?;
+    let client = gcprov_genesys::GenesysClient::from_env()
+        .context("cannot configure the Genesys Cloud client")?;
+    // The SCIM list without a filter returns active users only; read the inactive ones too
+    // (people created by hand are often left inactive).
+    let users = gcprov_policy::scan::concat(vec![
+        client.scim_list_users(None),
+        client.scim_list_users(Some("active eq false")),
+    ]);
+    let result = gcprov_policy::scan::scan(
+        &policy,
+        users,
+        "genesys",
+        &EvalContext::default(),
+        Some("gcprov policy scan".into()),
+    )
+    .await
+    .context("policy scan failed")?;
+    if let Some(path) = &a.records {
+        let mut out = String::new();
+        for r in &result.records {
+            out.push_str(&serde_json::to_string(r).context("cannot serialise an audit record")?);
+            out.push('\n');
+        }
+        std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let report = &result.report;
+    let out = match a.format {
+        Format::Text => report.render_text(),
+        Format::Json => {
+            let mut s =
+                serde_json::to_string_pretty(report).context("cannot serialise the report")?;
+            s.push('\n');
+            s
+        }
+    };
+    emit(&out)?;
+    if report.has_rejections() {
+        anyhow::bail!(
+            "{} of {} users violate enforce rules of {}",
             report.summary.rejected,
             report.summary.records,
             a.policy.display()
