@@ -116,7 +116,7 @@ pub enum SinkConfig {
     /// A new file with mode 0600 per secret; existing files are never overwritten.
     File {
         dir: PathBuf,
-        /// File name with `{name}`, `{client_id}` and `{ts}` (Unix seconds).
+        /// File name with `{name}`, `{client_id}` and `{ts}` (Unix time in nanoseconds).
         #[serde(default = "default_file_name")]
         file_name: String,
     },

@@ -382,7 +382,10 @@ impl SecretSink for FileSink {
 
     fn deliver<'a>(&'a self, d: &'a Delivery<'a>) -> BoxFuture<'a, Result<Receipt, SinkError>> {
         Box::pin(async move {
-            let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+            // Nanoseconds, so a rotation right after a create gets its own file.
+            let ts = time::OffsetDateTime::now_utc()
+                .unix_timestamp_nanos()
+                .to_string();
             let name = fill(&self.file_name, d).replace("{ts}", &ts);
             if name.contains('/') || name.contains('\\') || name.starts_with('.') {
                 return Err(SinkError(format!(
