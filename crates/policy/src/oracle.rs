@@ -14,8 +14,8 @@ pub trait UniquenessOracle {
 /// SCIM `uniqueness: server` attributes such as `userName` do.
 #[derive(Debug, Default, Clone)]
 pub struct InMemoryOracle {
-    /// (attribute lower-cased, value lower-cased) -> owning resource ids.
-    taken: HashMap<(String, String), Vec<String>>,
+    /// attribute (as inserted) -> value lower-cased -> owning resource ids.
+    taken: HashMap<String, HashMap<String, Vec<String>>>,
 }
 
 impl InMemoryOracle {
@@ -25,7 +25,9 @@ impl InMemoryOracle {
     /// Record that the resource `owner_id` holds `value` for `attribute`.
     pub fn insert(&mut self, attribute: &str, value: &str, owner_id: &str) {
         self.taken
-            .entry((attribute.to_lowercase(), value.to_lowercase()))
+            .entry(attribute.to_string())
+            .or_default()
+            .entry(value.to_lowercase())
             .or_default()
             .push(owner_id.to_string());
     }
@@ -33,8 +35,19 @@ impl InMemoryOracle {
 
 impl UniquenessOracle for InMemoryOracle {
     fn is_taken(&self, attribute: &str, value: &str, excluding_id: Option<&str>) -> bool {
-        self.taken
-            .get(&(attribute.to_lowercase(), value.to_lowercase()))
-            .is_some_and(|owners| owners.iter().any(|o| Some(o.as_str()) != excluding_id))
+        // Exact attribute first (the policy passes its path text unchanged), then any case.
+        let values = self.taken.get(attribute).or_else(|| {
+            self.taken
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(attribute))
+                .map(|(_, v)| v)
+        });
+        let Some(values) = values else { return false };
+        let owners = if value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase()) {
+            values.get(value)
+        } else {
+            values.get(&value.to_lowercase())
+        };
+        owners.is_some_and(|owners| owners.iter().any(|o| Some(o.as_str()) != excluding_id))
     }
 }

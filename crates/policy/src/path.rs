@@ -193,8 +193,8 @@ impl CompiledPath {
     }
 
     /// Every non-null value the path designates, in document order; arrays are flattened.
-    pub(crate) fn values<'a>(&self, resource: &'a Value) -> Vec<&'a Value> {
-        let mut out = Vec::new();
+    pub(crate) fn values<'a>(&self, resource: &'a Value) -> Vals<'a> {
+        let mut out = Vals::default();
         let base = match &self.ext {
             None => Some(resource),
             Some(urn) => get_ci(resource, urn),
@@ -210,7 +210,10 @@ impl CompiledPath {
             }
             match &self.sub {
                 Some(sub) => match get_ci(elem, sub) {
-                    Some(Value::Array(items)) => out.extend(items.iter().filter(|x| !x.is_null())),
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .filter(|x| !x.is_null())
+                        .for_each(|x| out.push(x)),
                     Some(Value::Null) | None => {}
                     Some(x) => out.push(x),
                 },
@@ -231,6 +234,35 @@ impl CompiledPath {
     /// True when the path designates at least one present value (RFC 7644 `pr` semantics).
     pub(crate) fn is_present(&self, resource: &Value) -> bool {
         self.values(resource).into_iter().any(is_present_value)
+    }
+}
+
+/// The values of a path. Most paths designate zero or one value: those cost no allocation.
+#[derive(Debug, Default)]
+pub(crate) struct Vals<'a> {
+    first: Option<&'a Value>,
+    rest: Vec<&'a Value>,
+}
+
+impl<'a> Vals<'a> {
+    fn push(&mut self, v: &'a Value) {
+        if self.first.is_none() {
+            self.first = Some(v);
+        } else {
+            self.rest.push(v);
+        }
+    }
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+}
+
+impl<'a> IntoIterator for Vals<'a> {
+    type Item = &'a Value;
+    type IntoIter =
+        std::iter::Chain<std::option::IntoIter<&'a Value>, std::vec::IntoIter<&'a Value>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
     }
 }
 
