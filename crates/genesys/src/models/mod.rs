@@ -76,6 +76,43 @@ open_enum! {
     }
 }
 
+// ---------------------------------------------------------------- secrets
+
+/// A password in a request body: serialized as the plain string (the API needs it), but
+/// `Debug` never shows it, so logging a request model cannot leak it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(p: impl Into<String>) -> Self {
+        Self(p.into())
+    }
+
+    /// The plain value (for the request body only).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl From<&str> for Password {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
+impl From<String> for Password {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
 // ---------------------------------------------------------------- errors
 
 model! {
@@ -340,9 +377,9 @@ pub struct CreateUser {
     pub department: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// Never logged; serialized only into the request body.
+    /// Redacted in `Debug`; serialized only into the request body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    pub password: Option<Password>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addresses: Option<Vec<Contact>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -922,6 +959,30 @@ mod tests {
         }]);
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["Operations"][0]["op"], "replace");
+    }
+
+    #[test]
+    fn passwords_are_redacted_in_debug_but_sent() {
+        let u = CreateUser {
+            name: "n".into(),
+            email: "e@x".into(),
+            password: Some("hunter2-secret".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{u:?}").contains("hunter2-secret"));
+        assert_eq!(
+            serde_json::to_value(&u).unwrap()["password"],
+            "hunter2-secret"
+        );
+        let s = ScimV2User {
+            password: Some("hunter3-secret".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{s:?}").contains("hunter3-secret"));
+        assert_eq!(
+            serde_json::to_value(&s).unwrap()["password"],
+            "hunter3-secret"
+        );
     }
 
     #[test]

@@ -126,8 +126,8 @@ model! {
         pub user_name: String,
         pub display_name: String,
         pub active: bool,
-        /// Write-only; never returned.
-        pub password: String,
+        /// Write-only; never returned; redacted in `Debug`.
+        pub password: super::Password,
         pub title: String,
         pub emails: Vec<ScimEmail>,
         pub phone_numbers: Vec<ScimPhoneNumber>,

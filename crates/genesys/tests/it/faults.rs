@@ -266,7 +266,11 @@ async fn retries_are_bounded_and_creates_not_duplicated() {
     );
     // The lookup itself failed (3 attempts), so the create was never re-sent blindly.
     assert_eq!(s["byRoute"]["POST /api/v2/users"].as_u64(), Some(1), "{s}");
-    assert_eq!(s["byRoute"]["POST /api/v2/users/search"].as_u64(), Some(3), "{s}");
+    assert_eq!(
+        s["byRoute"]["POST /api/v2/users/search"].as_u64(),
+        Some(3),
+        "{s}"
+    );
     assert_eq!(emu.user_count(), before);
     emu.shutdown().await;
 }
