@@ -557,6 +557,19 @@ impl Cmp {
         if case_exact {
             return self.str_test_raw(s, text);
         }
+        if self.op == CompareOp::Eq && self.lit.folded_ascii {
+            // Fast path without touching `s`'s bytes when lengths rule a match out: a string
+            // that lower-cases to an ASCII literal is ASCII plus possibly KELVIN SIGN (3 bytes,
+            // lower-cases to 'k'), so it is never shorter than the literal.
+            let (h, n) = (s.as_bytes(), folded.as_bytes());
+            if h.len() == n.len() {
+                return h.eq_ignore_ascii_case(n);
+            }
+            if h.len() < n.len() || s.is_ascii() {
+                return false;
+            }
+            return s.to_lowercase() == *folded;
+        }
         if self.lit.folded_ascii && s.is_ascii() {
             let (h, n) = (s.as_bytes(), folded.as_bytes());
             return match self.op {

@@ -12,8 +12,21 @@ use serde_json::{Map, Value};
 use crate::error::{ScimError, ScimType};
 use crate::schema::{ENTERPRISE_USER, GENESYS_USER};
 
-/// Case-insensitive lookup in a JSON object: exact key first (the fast path), then a scan.
+/// Case-insensitive lookup in a JSON object.
+///
+/// Small objects (the common case: a user has a dozen attributes, an `emails` element three)
+/// are scanned once, comparing lengths first, which touches fewer cache lines than hashing into
+/// the index and then falling back to a scan. Large objects try the exact key via the hash
+/// index first. (Note: only ASCII case is folded in member names; SCIM names are ASCII.)
+#[inline]
 pub fn get_ci<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    let kb = key.as_bytes();
+    if map.len() <= SCAN_LIMIT {
+        return map
+            .iter()
+            .find(|(k, _)| k.len() == kb.len() && k.as_bytes().eq_ignore_ascii_case(kb))
+            .map(|(_, v)| v);
+    }
     if let Some(v) = map.get(key) {
         return Some(v);
     }
@@ -21,6 +34,9 @@ pub fn get_ci<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
         .find(|(k, _)| k.eq_ignore_ascii_case(key))
         .map(|(_, v)| v)
 }
+
+/// Objects up to this many members are searched linearly by [`get_ci`].
+const SCAN_LIMIT: usize = 24;
 
 /// The key actually stored for `key` (case-insensitive), if any.
 pub fn key_ci(map: &Map<String, Value>, key: &str) -> Option<String> {

@@ -170,6 +170,10 @@ fn non_ascii_case_folding() {
     assert!(m(r#"userName eq "élodie@EXEMPLE.fr""#, &u));
     assert!(m(r#"displayName co "OË""#, &u));
     assert!(m(r#"displayName sw "zo""#, &u));
+    // KELVIN SIGN lower-cases to ASCII 'k': longer in bytes, still equal
+    let k = res(json!({"userName": "\u{212A}elvin"}));
+    assert!(m(r#"userName eq "kelvin""#, &k));
+    assert!(!m(r#"userName eq "kelvinx""#, &k));
 }
 
 #[test]
