@@ -15,15 +15,22 @@ use tokio::net::TcpStream;
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
 /// Send `n` GETs of `path` on one keep-alive connection; returns how many answered 200.
 async fn worker(addr: std::net::SocketAddr, path: String, token: String, n: usize) -> usize {
-    let Ok(mut s) = TcpStream::connect(addr).await else { return 0 };
+    let Ok(mut s) = TcpStream::connect(addr).await else {
+        return 0;
+    };
     let _ = s.set_nodelay(true);
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
     let mut buf = vec![0u8; 64 * 1024];
     let mut ok = 0;
     for _ in 0..n {
@@ -67,12 +74,23 @@ async fn worker(addr: std::net::SocketAddr, path: String, token: String, n: usiz
     ok
 }
 
-async fn run(addr: std::net::SocketAddr, path: &str, token: &str, total: usize, conns: usize) -> (f64, usize) {
+async fn run(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: &str,
+    total: usize,
+    conns: usize,
+) -> (f64, usize) {
     let per = total / conns;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..conns {
-        tasks.push(tokio::spawn(worker(addr, path.to_owned(), token.to_owned(), per)));
+        tasks.push(tokio::spawn(worker(
+            addr,
+            path.to_owned(),
+            token.to_owned(),
+            per,
+        )));
     }
     let mut ok = 0;
     for t in tasks {
@@ -84,21 +102,37 @@ async fn run(addr: std::net::SocketAddr, path: &str, token: &str, total: usize, 
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let users = args.first().copied().unwrap_or(100_000);
     let requests = args.get(1).copied().unwrap_or(200_000);
     let conns = args.get(2).copied().unwrap_or(64).max(1);
 
     // Baseline: an emulator with no generated users, so runtime and router allocations are
     // already in the RSS before the measured one starts.
-    let base = Emulator::start(EmulatorConfig { rate_limit_per_minute: None, ..Default::default() }).await?;
+    let base = Emulator::start(EmulatorConfig {
+        rate_limit_per_minute: None,
+        ..Default::default()
+    })
+    .await?;
     base.shutdown().await;
     let before = rss_bytes();
-    let emu = Emulator::start(EmulatorConfig { rate_limit_per_minute: None, generate_users: users, ..Default::default() }).await?;
+    let emu = Emulator::start(EmulatorConfig {
+        rate_limit_per_minute: None,
+        generate_users: users,
+        ..Default::default()
+    })
+    .await?;
     let after = rss_bytes();
     let delta = after.saturating_sub(before);
     println!("users loaded: {}", emu.user_count());
-    println!("RSS delta for {users} users: {:.1} MiB = {:.0} bytes/user", delta as f64 / 1048576.0, delta as f64 / users.max(1) as f64);
+    println!(
+        "RSS delta for {users} users: {:.1} MiB = {:.0} bytes/user",
+        delta as f64 / 1048576.0,
+        delta as f64 / users.max(1) as f64
+    );
 
     let http = reqwest::Client::new();
     let tok: serde_json::Value = http
@@ -118,13 +152,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .json()
         .await?;
-    let id = found["results"][0]["id"].as_str().unwrap_or_default().to_owned();
-    let email = found["results"][0]["email"].as_str().unwrap_or_default().to_owned();
+    let id = found["results"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let email = found["results"][0]["email"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let addr = emu.local_addr();
     if std::env::args().any(|a| a == "--serve") {
         // For an external load generator (wrk): print what it needs, then serve for at most
         // ten minutes.
-        println!("base {}\ntoken {token}\nuser {id}\nemail {email}", emu.base_url());
+        println!(
+            "base {}\ntoken {token}\nuser {id}\nemail {email}",
+            emu.base_url()
+        );
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
@@ -134,13 +177,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // warm-up
-    run(addr, &format!("/api/v2/users/{id}"), &token, 10_000.min(requests), conns).await;
+    run(
+        addr,
+        &format!("/api/v2/users/{id}"),
+        &token,
+        10_000.min(requests),
+        conns,
+    )
+    .await;
     emu.reset_stats();
-    let (rps, ok) = run(addr, &format!("/api/v2/users/{id}"), &token, requests, conns).await;
+    let (rps, ok) = run(
+        addr,
+        &format!("/api/v2/users/{id}"),
+        &token,
+        requests,
+        conns,
+    )
+    .await;
     println!("GET /api/v2/users/{{userId}}: {rps:.0} req/s ({ok} x 200, {conns} connections)");
     let path = format!("/api/v2/scim/v2/Users?filter=userName%20eq%20%22{email}%22");
     let (rps, ok) = run(addr, &path, &token, requests, conns).await;
-    println!("GET /api/v2/scim/v2/Users?filter=userName eq: {rps:.0} req/s ({ok} x 200, {conns} connections)");
+    println!(
+        "GET /api/v2/scim/v2/Users?filter=userName eq: {rps:.0} req/s ({ok} x 200, {conns} connections)"
+    );
     let stats = emu.stats();
     println!("stats total requests: {}", stats["totalRequests"]);
     emu.shutdown().await;

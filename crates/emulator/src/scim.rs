@@ -892,9 +892,9 @@ fn apply_object(d: &mut Draft, op: Op, obj: &Map<String, Value>) -> Result<(), S
 fn split_path(path: &str) -> Result<(String, Option<String>, Option<String>), ScimOrApi> {
     let mut p = path.trim().to_string();
     for urn in [ENTERPRISE, GENESYS, USER_SCHEMA, GROUP_SCHEMA] {
-        if p.len() > urn.len()
-            && p[..urn.len()].eq_ignore_ascii_case(urn)
-            && p.as_bytes()[urn.len()] == b':'
+        if p.get(..urn.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(urn))
+            && p.as_bytes().get(urn.len()) == Some(&b':')
         {
             p = p[urn.len() + 1..].to_string();
             break;

@@ -5,6 +5,7 @@ mod common;
 mod admin;
 mod auth;
 mod concurrency;
+mod extra;
 mod groups;
 mod oauth;
 mod routing;

@@ -1,0 +1,265 @@
+//! Further behaviours: ANY-permission 403s, latency faults, SCIM extension by name, PATCH
+//! details, group search replay, malformed input.
+
+use crate::common::*;
+use gcprov_emulator::{Emulator, EmulatorConfig, Seed};
+use reqwest::Method;
+use serde_json::json;
+
+const EXT: &str = "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User";
+
+#[tokio::test]
+async fn any_permission_lists_give_missing_any_permissions() {
+    let seed = Seed::from_json_str(
+        r#"{"roles": [{"name": "none", "permissions": []}],
+        "oauthClients": [{"id": "weak", "name": "weak", "secret": "s", "roles": ["none"]}]}"#,
+    )
+    .unwrap();
+    let emu = Emulator::start(EmulatorConfig {
+        seed: Some(seed),
+        rate_limit_per_minute: None,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let t = token(&http, &emu.base_url(), "weak", "s").await;
+    let r = http
+        .delete(format!(
+            "{}/api/v2/users/{}",
+            emu.base_url(),
+            uuid::Uuid::new_v4()
+        ))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let v = json(r).await;
+    assert_eq!(v["code"], "missing.any.permissions");
+    let m = v["message"].as_str().unwrap();
+    assert!(
+        m.contains("directory:user:delete") && m.contains("admin"),
+        "{m}"
+    );
+    // permission-free operations still work
+    let r = http
+        .get(format!("{}/api/v2/users", emu.base_url()))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // and the client cannot grant itself more than it holds
+    let roles: serde_json::Value = json(
+        http.get(format!("{}/api/v2/authorization/roles", emu.base_url()))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(roles["code"], "missing.permissions");
+}
+
+#[tokio::test]
+async fn latency_fault_delays_but_serves() {
+    let ctx = start().await;
+    let r = ctx
+        .http
+        .put(ctx.url("/emulator/faults"))
+        .json(&json!({"latencyMs": 20, "maxFaults": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(ctx.get("/api/v2/users").await.status(), 200);
+    let f = json(
+        ctx.http
+            .get(ctx.url("/emulator/faults"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(f["injected"], 1);
+    let r = ctx
+        .http
+        .put(ctx.url("/emulator/faults"))
+        .json(&json!({"errorProbability": 2.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = ctx
+        .http
+        .put(ctx.url("/emulator/faults"))
+        .json(&json!({"bogus": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn scim_extension_applies_skills_languages_roles_by_name() {
+    let ctx = start().await;
+    ctx.post("/api/v2/routing/skills", json!({"name": "Sales"}))
+        .await;
+    let mk = |body: serde_json::Value| {
+        ctx.http
+            .request(Method::POST, ctx.url("/api/v2/scim/v2/users"))
+            .bearer_auth(&ctx.token)
+            .json(&body)
+            .send()
+    };
+    let r = mk(json!({"userName": "x@example.com", "displayName": "X", EXT: {"routingSkills": [{"name": "sales", "proficiency": 1}]}})).await.unwrap();
+    assert_eq!(r.status(), 400, "skill names are case-sensitive");
+    assert_eq!(json(r).await["scimType"], "invalidValue");
+    let r =
+        mk(json!({"userName": "x@example.com", "displayName": "X", "roles": [{"value": "nope"}]}))
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = mk(json!({"userName": "x@example.com", "displayName": "X", "roles": [{"value": "Emulator Admin"}],
+        EXT: {"routingSkills": [{"name": "Sales", "proficiency": 2}], "externalIds": [{"authority": "hr", "value": "9"}]}})).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let u = json(r).await;
+    let id = u["id"].as_str().unwrap();
+    assert_eq!(u["roles"][0]["value"], "Emulator Admin");
+    let native = json(
+        ctx.get(&format!("/api/v2/users/{id}?expand=skills,authorization"))
+            .await,
+    )
+    .await;
+    assert_eq!(native["skills"][0]["name"], "Sales");
+    assert_eq!(
+        native["authorization"]["roles"][0]["name"],
+        "Emulator Admin"
+    );
+    assert_eq!(
+        json(ctx.get("/api/v2/users/externalid/hr/9").await).await["id"],
+        id
+    );
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "remove", "path": format!("{EXT}:routingSkills[name eq \"Sales\"]")},
+        {"op": "add", "path": "name.givenName", "value": "X"}]});
+    let r = ctx
+        .http
+        .patch(ctx.url(&format!("/api/v2/scim/v2/users/{id}")))
+        .bearer_auth(&ctx.token)
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(json(r).await["scimType"], "invalidPath");
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "remove", "path": format!("{EXT}:routingSkills[name eq \"Sales\"]")}]});
+    let r = ctx
+        .http
+        .patch(ctx.url(&format!("/api/v2/scim/v2/users/{id}")))
+        .bearer_auth(&ctx.token)
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await[EXT]["routingSkills"], json!([]));
+    let r = ctx
+        .http
+        .patch(ctx.url(&format!("/api/v2/scim/v2/users/{id}")))
+        .bearer_auth(&ctx.token)
+        .json(&json!({"Operations": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(r).await["scimType"], "invalidSyntax");
+}
+
+#[tokio::test]
+async fn patch_user_fields_and_validation() {
+    let ctx = start().await;
+    let boss = ctx.user("Boss", "boss@example.com").await;
+    let u = ctx.user("Worker", "worker@example.com").await;
+    let id = u["id"].as_str().unwrap();
+    let r = ctx.patch(&format!("/api/v2/users/{id}"), json!({"version": 1, "manager": boss["id"], "addresses": [{"address": "+15550001", "mediaType": "PHONE", "type": "WORK"}], "employerInfo": {"employeeId": "E9"}})).await;
+    assert_eq!(r.status(), 200);
+    let v = json(r).await;
+    assert_eq!(v["manager"]["id"], boss["id"]);
+    assert_eq!(v["addresses"][0]["address"], "+15550001");
+    assert_eq!(v["employerInfo"]["employeeId"], "E9");
+    let r = ctx
+        .patch(
+            &format!("/api/v2/users/{id}"),
+            json!({"title": "no version"}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = ctx
+        .patch(
+            &format!("/api/v2/users/{id}"),
+            json!({"version": 2, "email": "other@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status(), 400, "PRIMARY email cannot change");
+    let r = ctx.req(Method::POST, "/api/v2/users", None).await;
+    assert_eq!(r.status(), 400);
+    let r = ctx
+        .http
+        .post(ctx.url("/api/v2/users"))
+        .bearer_auth(&ctx.token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(json(r).await["code"], "bad.request");
+    let r = ctx.post("/api/v2/users", json!({"name": "No Mail"})).await;
+    assert_eq!(r.status(), 400);
+    let r = ctx
+        .post(
+            "/api/v2/users",
+            json!({"name": "Default", "email": "default@example.com"}),
+        )
+        .await;
+    assert_eq!(
+        json(r).await["state"],
+        "inactive",
+        "no invite is sent, so the default state is inactive"
+    );
+    let r = ctx.get("/api/v2/users?pageSize=501").await;
+    assert_eq!(r.status(), 400);
+    let r = ctx.get("/api/v2/users?state=bogus").await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn group_search_replays_q64_and_search_finds_deleted_by_state() {
+    let ctx = start().await;
+    for i in 0..3 {
+        ctx.post("/api/v2/groups", json!({"name": format!("Team {i}"), "type": "official", "rulesVisible": true, "visibility": "public"})).await;
+    }
+    let v = json(ctx.post("/api/v2/groups/search", json!({"pageSize": 1, "query": [{"type": "STARTS_WITH", "fields": ["name"], "value": "team"}]})).await).await;
+    assert_eq!(v["total"], 3);
+    let next = v["nextPage"].as_str().unwrap();
+    let v2 = json(ctx.get(next).await).await;
+    assert_eq!(v2["pageNumber"], 2);
+    assert_eq!(v2["results"][0]["name"], "Team 1");
+    let u = ctx.user("Gone", "gone@example.com").await;
+    let id = u["id"].as_str().unwrap();
+    ctx.delete(&format!("/api/v2/users/{id}")).await;
+    let q = json!({"query": [{"type": "EXACT", "fields": ["email"], "value": "gone@example.com"}]});
+    assert_eq!(
+        json(ctx.post("/api/v2/users/search", q).await).await["total"],
+        0
+    );
+    let q = json!({"query": [{"type": "EXACT", "fields": ["email"], "value": "gone@example.com"}, {"type": "EXACT", "fields": ["state"], "values": ["deleted"]}]});
+    assert_eq!(
+        json(ctx.post("/api/v2/users/search", q).await).await["total"],
+        1
+    );
+    let r = ctx.get("/api/v2/users/search?q64=notbase64!!").await;
+    assert_eq!(r.status(), 400);
+}
