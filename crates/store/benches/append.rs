@@ -8,20 +8,22 @@
 
 use std::time::Instant;
 
-use gcprov_store::{NewEntry, NewEvent, Outcome, Store, StoreOptions};
+use gcprov_store::{NewEntry, NewEvent, Outcome, SqliteDurability, Store, StoreOptions};
 use serde_json::json;
 use sqlx::AssertSqlSafe;
 
 struct Scenario {
     backend: &'static str,
+    /// SQLite only: fsync per commit (`Full`) or WAL-only (`Normal`).
+    durability: SqliteDurability,
     writers: usize,
     stores: usize,
     per_writer: usize,
 }
 
-async fn open(backend: &str, dir: &std::path::Path, schema: &str) -> Store {
-    match backend {
-        "sqlite" => Store::open(StoreOptions::sqlite_in_dir(dir))
+async fn open(s: &Scenario, dir: &std::path::Path, schema: &str) -> Store {
+    match s.backend {
+        "sqlite" => Store::open(StoreOptions::sqlite_in_dir(dir).sqlite_durability(s.durability))
             .await
             .expect("open sqlite"),
         _ => Store::open(StoreOptions::new(pg_url()).pg_schema(schema))
@@ -50,7 +52,7 @@ async fn run(s: &Scenario) -> f64 {
     }
     let mut stores = Vec::new();
     for _ in 0..s.stores {
-        stores.push(open(s.backend, dir.path(), &schema).await);
+        stores.push(open(s, dir.path(), &schema).await);
     }
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -105,51 +107,38 @@ async fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let scale = if bench { 1 } else { 0 };
     let n = |full: usize| if scale == 1 { full } else { 5 };
+    use SqliteDurability::{Full, Normal};
+    let sc = |backend, durability, writers, stores, per_writer| Scenario {
+        backend,
+        durability,
+        writers,
+        stores,
+        per_writer: n(per_writer),
+    };
     let scenarios = [
-        Scenario {
-            backend: "sqlite",
-            writers: 1,
-            stores: 1,
-            per_writer: n(2000),
-        },
-        Scenario {
-            backend: "sqlite",
-            writers: 8,
-            stores: 1,
-            per_writer: n(1000),
-        },
-        Scenario {
-            backend: "sqlite",
-            writers: 8,
-            stores: 8,
-            per_writer: n(250),
-        },
-        Scenario {
-            backend: "postgres",
-            writers: 1,
-            stores: 1,
-            per_writer: n(2000),
-        },
-        Scenario {
-            backend: "postgres",
-            writers: 8,
-            stores: 1,
-            per_writer: n(1000),
-        },
-        Scenario {
-            backend: "postgres",
-            writers: 8,
-            stores: 8,
-            per_writer: n(500),
-        },
+        sc("sqlite", Full, 1, 1, 1000),
+        sc("sqlite", Full, 8, 1, 500),
+        sc("sqlite", Full, 8, 8, 250),
+        sc("sqlite", Full, 64, 1, 200),
+        sc("sqlite", Normal, 1, 1, 5000),
+        sc("sqlite", Normal, 8, 1, 2000),
+        sc("postgres", Full, 1, 1, 1000),
+        sc("postgres", Full, 8, 1, 500),
+        sc("postgres", Full, 8, 8, 250),
+        sc("postgres", Full, 64, 1, 200),
     ];
-    println!("| backend | writers | stores (pools) | appends | appends/s |");
-    println!("|---|---|---|---|---|");
+    println!("| backend | sync | writers | stores (pools) | appends | appends/s |");
+    println!("|---|---|---|---|---|---|");
     for s in &scenarios {
         let rate = run(s).await;
         println!(
-            "| {} | {} | {} | {} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {:.0} |",
             s.backend,
+            match (s.backend, s.durability) {
+                ("postgres", _) => "commit",
+                (_, Full) => "FULL",
+                (_, Normal) => "NORMAL",
+            },
             s.writers,
             s.stores,
             s.writers * s.per_writer,

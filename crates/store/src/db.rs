@@ -49,6 +49,17 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// How SQLite makes commits durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteDurability {
+    /// `synchronous=FULL`: every acknowledged commit is fsynced (survives power loss). Default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL` (WAL): acknowledged commits survive a process crash (SIGKILL) but the
+    /// last ones may be lost if the OS crashes or power fails. The chain stays intact either way.
+    Normal,
+}
+
 /// How to open a store.
 #[derive(Clone)]
 pub struct StoreOptions {
@@ -64,6 +75,8 @@ pub struct StoreOptions {
     pub redactor: Arc<dyn Redact>,
     /// Largest number of concurrent appends committed in one transaction (group commit).
     pub max_batch: usize,
+    /// SQLite only: fsync every commit (default) or rely on the WAL for process-crash safety.
+    pub sqlite_durability: SqliteDurability,
 }
 
 impl std::fmt::Debug for StoreOptions {
@@ -86,6 +99,7 @@ impl StoreOptions {
             busy_timeout: Duration::from_secs(30),
             redactor: Arc::new(FieldRedactor::default()),
             max_batch: 256,
+            sqlite_durability: SqliteDurability::Full,
         }
     }
 
@@ -101,6 +115,11 @@ impl StoreOptions {
 
     pub fn redactor(mut self, r: Arc<dyn Redact>) -> Self {
         self.redactor = r;
+        self
+    }
+
+    pub fn sqlite_durability(mut self, d: SqliteDurability) -> Self {
+        self.sqlite_durability = d;
         self
     }
 
@@ -203,7 +222,10 @@ async fn open_sqlite(url: &str, opts: &StoreOptions) -> Result<SqlitePool> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         // FULL: every acknowledged commit is on disk (also across power loss).
-        .synchronous(SqliteSynchronous::Full)
+        .synchronous(match opts.sqlite_durability {
+            SqliteDurability::Full => SqliteSynchronous::Full,
+            SqliteDurability::Normal => SqliteSynchronous::Normal,
+        })
         .busy_timeout(opts.busy_timeout)
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()

@@ -18,7 +18,7 @@ pub use audit::{
     Appended, AuditEntry, AuditQuery, Checkpoint, GENESIS_HASH, NewEntry, NewEvent, Outcome,
     Tamper, TamperKind, VerifyReport, canonical_entry_bytes, canonical_json, entry_hash,
 };
-pub use db::{Backend, SCHEMA_VERSION, Store, StoreOptions};
+pub use db::{Backend, SCHEMA_VERSION, SqliteDurability, Store, StoreOptions};
 pub use error::StoreError;
 pub use outbox::{OutboxCounts, OutboxEvent, OutboxState};
 pub use records::{

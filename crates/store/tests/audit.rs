@@ -485,3 +485,32 @@ async fn query_filters_and_export(db: &TestDb) {
     assert!(first["time"].as_str().unwrap().contains('T'));
     let _ = StoreOptions::new("sqlite::memory:");
 }
+
+#[test]
+fn canonical_encoding_is_sorted_compact_and_stable() {
+    let v = json!({"b": 1, "a": {"z": [3, {"y": null, "x": "é\"\n"}], "c": 1.5}, "A": true});
+    assert_eq!(
+        gcprov_store::canonical_json(&v),
+        r#"{"A":true,"a":{"c":1.5,"z":[3,{"x":"é\"\n","y":null}]},"b":1}"#
+    );
+    let e = AuditEntry {
+        seq: 1,
+        ts_us: 2,
+        actor: "a".into(),
+        action: "b".into(),
+        targets: vec!["t".into()],
+        request_id: None,
+        correlation_ids: vec![],
+        outcome: "success".into(),
+        detail: json!({"k": "v"}),
+        prev_hash: gcprov_store::GENESIS_HASH.into(),
+        hash: String::new(),
+    };
+    assert_eq!(
+        String::from_utf8(canonical_entry_bytes(&e)).unwrap(),
+        r#"{"action":"b","actor":"a","correlation_ids":[],"detail":{"k":"v"},"outcome":"success","request_id":null,"seq":1,"targets":["t"],"ts_us":2}"#
+    );
+    let h = entry_hash(gcprov_store::GENESIS_HASH, &canonical_entry_bytes(&e)).unwrap();
+    assert_eq!(h.len(), 64);
+    assert!(entry_hash("not-hex", b"x").is_err());
+}
