@@ -11,6 +11,34 @@
 //!   the `ININ-Correlation-Id`.
 //!
 //! See `docs/architecture/genesys.md` for the request lifecycle and invariants.
+//!
+//! ```no_run
+//! use futures::TryStreamExt;
+//! use gcprov_genesys::models::{CreateUser, UpdateUser};
+//! use gcprov_genesys::{GenesysClient, ListUsers};
+//!
+//! # async fn demo() -> gcprov_genesys::Result<()> {
+//! // GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and GENESYS_REGION (or GENESYS_API_URL).
+//! let client = GenesysClient::from_env()?;
+//! let user = client
+//!     .create_user(&CreateUser {
+//!         name: "Ada Agent".into(),
+//!         email: "ada@example.com".into(),
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! let id = user.id.clone().unwrap_or_default();
+//! match client
+//!     .update_user(&id, &UpdateUser { version: user.version.unwrap_or(1), title: Some("Lead".into()), ..Default::default() })
+//!     .await
+//! {
+//!     Err(e) if e.is_version_conflict() => { /* re-read, re-diff, try again */ }
+//!     other => { other?; }
+//! }
+//! let everyone: Vec<_> = client.list_users(ListUsers::default()).try_collect().await?;
+//! # let _ = everyone;
+//! # Ok(()) }
+//! ```
 
 pub mod api;
 mod client;

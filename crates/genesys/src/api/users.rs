@@ -47,6 +47,15 @@ impl GenesysClient {
 
     /// `GET /api/v2/users` as a stream over all pages.
     pub fn list_users(&self, opts: ListUsers) -> BoxStream<'static, Result<User>> {
+        if opts.ids.len() > 100 {
+            // The API answers 400 `max.user.ids` beyond 100.
+            return stream::once(async {
+                Err(crate::Error::InvalidArgument(
+                    "at most 100 user ids per listing".into(),
+                ))
+            })
+            .boxed();
+        }
         let req = Req::get("users")
             .query_multi("id", &opts.ids)
             .query_multi("expand", &opts.expand)
