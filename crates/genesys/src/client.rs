@@ -397,7 +397,9 @@ impl GenesysClient {
                             ambiguous: true,
                         });
                     }
-                    let wait = backoff_delay(policy, attempt);
+                    // A 503 may say when to come back; never sooner than the backoff.
+                    let wait = backoff_delay(policy, attempt)
+                        .max(parse_retry_after(&headers).unwrap_or(Duration::ZERO));
                     if attempt >= policy.max_attempts
                         || started.elapsed() + wait > policy.max_elapsed
                     {
