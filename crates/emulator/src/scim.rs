@@ -91,100 +91,245 @@ fn user_location(app: &App, id: Uuid) -> String {
     format!("{}/api/v2/scim/v2/users/{id}", app.base_url)
 }
 
-pub fn scim_user(app: &App, db: &Db, u: &User) -> Value {
-    let mut m = Map::new();
-    m.insert("schemas".into(), json!([USER_SCHEMA, ENTERPRISE, GENESYS]));
-    m.insert("id".into(), json!(u.id));
-    m.insert("active".into(), json!(u.state == UState::Active));
-    m.insert("userName".into(), json!(u.email));
-    m.insert("displayName".into(), json!(u.name));
-    if let Some(t) = &u.title {
-        m.insert("title".into(), json!(t));
-    }
-    let phones: Vec<Value> = u
-        .addresses
-        .iter()
-        .filter(|c| &*c.media_type == "PHONE")
-        .map(|c| json!({"value": c.address, "type": c.kind.to_lowercase(), "primary": false}))
-        .collect();
-    if !phones.is_empty() {
-        m.insert("phoneNumbers".into(), Value::Array(phones));
-    }
-    let mut emails = vec![json!({"value": u.email, "type": "other", "primary": true})];
-    for c in u.addresses.iter().filter(|c| &*c.media_type == "EMAIL") {
-        emails.push(json!({"value": c.address, "type": "work", "primary": false}));
-    }
-    m.insert("emails".into(), Value::Array(emails));
-    if let Some((_, k)) = u.external_ids.iter().find(|(a, _)| &**a == SCIM_AUTHORITY) {
-        m.insert("externalId".into(), json!(k));
-    }
-    let groups: Vec<Value> = u
-        .groups
-        .iter()
-        .map(|g| json!({"type": "Group", "value": g, "$ref": format!("{}/api/v2/scim/v2/groups/{g}", app.base_url)}))
-        .collect();
-    if !groups.is_empty() {
-        m.insert("groups".into(), Value::Array(groups));
-    }
-    let mut roles: Vec<Value> = Vec::new();
+// Typed, allocation-light rendering of a SCIM user for the hot paths (list and GET); the
+// `Value` form (`scim_user`) is derived from it.
+#[derive(serde::Serialize)]
+struct Named<'a> {
+    name: &'a str,
+    proficiency: f64,
+}
+
+#[derive(serde::Serialize)]
+struct ExtIdOut<'a> {
+    authority: &'a str,
+    value: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct EmailOut<'a> {
+    value: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    primary: bool,
+}
+
+#[derive(serde::Serialize)]
+struct PhoneOut<'a> {
+    value: &'a str,
+    #[serde(rename = "type")]
+    kind: String,
+    primary: bool,
+}
+
+#[derive(serde::Serialize)]
+struct RefOut {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    value: Uuid,
+    #[serde(rename = "$ref")]
+    reference: String,
+}
+
+#[derive(serde::Serialize)]
+struct RoleOut<'a> {
+    value: &'a str,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EnterpriseOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    division: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    department: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    manager: Option<RefOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    employee_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date_hire: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GenesysOut<'a> {
+    routing_skills: Vec<Named<'a>>,
+    routing_languages: Vec<Named<'a>>,
+    external_ids: Vec<ExtIdOut<'a>>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetaOut {
+    resource_type: &'static str,
+    last_modified: String,
+    location: String,
+    version: String,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ScimUserOut<'a> {
+    schemas: [&'static str; 3],
+    id: Uuid,
+    active: bool,
+    user_name: &'a str,
+    display_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    phone_numbers: Vec<PhoneOut<'a>>,
+    emails: Vec<EmailOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<RefOut>,
+    roles: Vec<RoleOut<'a>>,
+    #[serde(rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")]
+    enterprise: EnterpriseOut<'a>,
+    #[serde(rename = "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User")]
+    genesys: GenesysOut<'a>,
+    meta: MetaOut,
+}
+
+pub(crate) fn scim_user_out<'a>(app: &App, db: &'a Db, u: &'a User) -> ScimUserOut<'a> {
+    let mut emails = vec![EmailOut {
+        value: &u.email,
+        kind: "other",
+        primary: true,
+    }];
+    emails.extend(
+        u.addresses
+            .iter()
+            .filter(|c| &*c.media_type == "EMAIL")
+            .map(|c| EmailOut {
+                value: &c.address,
+                kind: "work",
+                primary: false,
+            }),
+    );
+    let mut roles: Vec<RoleOut<'a>> = Vec::new();
     for (r, _) in &u.grants {
         if let Some(role) = db.role(*r)
-            && !roles.iter().any(|x| x["value"] == json!(role.name))
+            && !roles.iter().any(|x| x.value == role.name)
         {
-            roles.push(json!({"value": role.name}));
+            roles.push(RoleOut { value: &role.name });
         }
     }
-    m.insert("roles".into(), Value::Array(roles));
-    let mut ent = Map::new();
-    if let Some(d) = db.division(u.division) {
-        ent.insert("division".into(), json!(d.name));
+    ScimUserOut {
+        schemas: [USER_SCHEMA, ENTERPRISE, GENESYS],
+        id: u.id,
+        active: u.state == UState::Active,
+        user_name: &u.email,
+        display_name: &u.name,
+        title: u.title.as_deref(),
+        phone_numbers: u
+            .addresses
+            .iter()
+            .filter(|c| &*c.media_type == "PHONE")
+            .map(|c| PhoneOut {
+                value: &c.address,
+                kind: c.kind.to_lowercase(),
+                primary: false,
+            })
+            .collect(),
+        emails,
+        external_id: u
+            .external_ids
+            .iter()
+            .find(|(a, _)| &**a == SCIM_AUTHORITY)
+            .map(|(_, k)| &**k),
+        groups: u
+            .groups
+            .iter()
+            .map(|g| RefOut {
+                kind: Some("Group"),
+                value: *g,
+                reference: format!("{}/api/v2/scim/v2/groups/{g}", app.base_url),
+            })
+            .collect(),
+        roles,
+        enterprise: EnterpriseOut {
+            division: db.division(u.division).map(|d| d.name.as_str()),
+            department: u.department.as_deref(),
+            manager: u.manager.map(|m| RefOut {
+                kind: None,
+                value: m,
+                reference: user_location(app, m),
+            }),
+            employee_number: u.employee_id.as_deref(),
+            date_hire: u.date_hire.as_deref(),
+        },
+        genesys: GenesysOut {
+            routing_skills: u
+                .skills
+                .iter()
+                .filter_map(|(s, p)| {
+                    db.skill(*s).map(|s| Named {
+                        name: &s.name,
+                        proficiency: *p as f64,
+                    })
+                })
+                .collect(),
+            routing_languages: u
+                .languages
+                .iter()
+                .filter_map(|(s, p)| {
+                    db.language(*s).map(|s| Named {
+                        name: &s.name,
+                        proficiency: *p as f64,
+                    })
+                })
+                .collect(),
+            external_ids: u
+                .external_ids
+                .iter()
+                .map(|(a, k)| ExtIdOut {
+                    authority: a,
+                    value: k,
+                })
+                .collect(),
+        },
+        meta: MetaOut {
+            resource_type: "User",
+            last_modified: iso(u.modified_ms),
+            location: user_location(app, u.id),
+            version: etag(u.version),
+        },
     }
-    if let Some(d) = &u.department {
-        ent.insert("department".into(), json!(d));
-    }
-    if let Some(mgr) = u.manager {
-        ent.insert(
-            "manager".into(),
-            json!({"value": mgr, "$ref": user_location(app, mgr)}),
-        );
-    }
-    if let Some(e) = &u.employee_id {
-        ent.insert("employeeNumber".into(), json!(e));
-    }
-    if let Some(d) = &u.date_hire {
-        ent.insert("dateHire".into(), json!(d));
-    }
-    m.insert(ENTERPRISE.into(), Value::Object(ent));
-    let skills: Vec<Value> = u
-        .skills
-        .iter()
-        .filter_map(|(s, p)| {
-            db.skill(*s)
-                .map(|s| json!({"name": s.name, "proficiency": *p as f64}))
-        })
-        .collect();
-    let langs: Vec<Value> = u
-        .languages
-        .iter()
-        .filter_map(|(s, p)| {
-            db.language(*s)
-                .map(|s| json!({"name": s.name, "proficiency": *p as f64}))
-        })
-        .collect();
-    let ext: Vec<Value> = u
-        .external_ids
-        .iter()
-        .map(|(a, k)| json!({"authority": a, "value": k}))
-        .collect();
-    m.insert(
-        GENESYS.into(),
-        json!({"routingSkills": skills, "routingLanguages": langs, "externalIds": ext}),
+}
+
+pub fn scim_user(app: &App, db: &Db, u: &User) -> Value {
+    serde_json::to_value(scim_user_out(app, db, u)).unwrap_or(Value::Null)
+}
+
+/// `ListResponse` serialised straight to bytes.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListOut<T: serde::Serialize> {
+    schemas: [&'static str; 1],
+    total_results: usize,
+    start_index: usize,
+    items_per_page: usize,
+    #[serde(rename = "Resources")]
+    resources: Vec<T>,
+}
+
+fn list_bytes<T: serde::Serialize>(total: usize, start: usize, resources: Vec<T>) -> Response {
+    let out = ListOut {
+        schemas: [LIST_SCHEMA],
+        total_results: total,
+        start_index: start,
+        items_per_page: resources.len(),
+        resources,
+    };
+    let body = serde_json::to_vec(&out).unwrap_or_default();
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/scim+json"),
     );
-    m.insert(
-        "meta".into(),
-        json!({"resourceType": "User", "lastModified": iso(u.modified_ms), "location": user_location(app, u.id), "version": etag(u.version)}),
-    );
-    Value::Object(m)
+    resp
 }
 
 pub fn scim_group(app: &App, db: &Db, g: &Group) -> Value {
@@ -446,12 +591,12 @@ pub async fn users_list(State(app): State<App>, RawQuery(raw): RawQuery) -> R {
         hits.sort_by(|a, b| a.email.cmp(&b.email));
     }
     let total = hits.len();
-    let resources = hits
-        .into_iter()
-        .skip(start - 1)
-        .take(count)
-        .map(|u| project(scim_user(&app, &db, u), &q))
-        .collect();
+    let page = hits.into_iter().skip(start - 1).take(count);
+    if q.get("attributes").is_none() && q.get("excludedAttributes").is_none() {
+        let resources: Vec<ScimUserOut> = page.map(|u| scim_user_out(&app, &db, u)).collect();
+        return Ok(list_bytes(total, start, resources));
+    }
+    let resources = page.map(|u| project(scim_user(&app, &db, u), &q)).collect();
     Ok(list_response(total, start, resources))
 }
 
