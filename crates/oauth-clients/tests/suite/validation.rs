@@ -230,3 +230,24 @@ async fn spec_and_config_files_name_file_and_line() {
         .expect_err("bad");
     assert!(e.contains("line 2"), "{e}");
 }
+
+#[test]
+fn the_examples_parse() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/oauth-clients");
+    let cfg = gcprov_oauth_clients::GovernanceConfig::from_path(&dir.join("governance.toml"))
+        .expect("governance.toml");
+    assert!(cfg.profile("reporting").is_some());
+    assert!(matches!(
+        cfg.sink,
+        Some(gcprov_oauth_clients::SinkConfig::Vault { .. })
+    ));
+    for f in [
+        "reporting-export.toml",
+        "agent-dashboard.json",
+        "scim-entra.toml",
+    ] {
+        let spec = ClientSpec::from_path(&dir.join(f)).expect(f);
+        let profile = spec.profile.clone().unwrap_or_default();
+        assert!(cfg.profile(&profile).is_some(), "{f}: profile {profile}");
+    }
+}
