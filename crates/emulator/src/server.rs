@@ -792,7 +792,12 @@ async fn login(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respo
         c.validity_seconds
     };
     let token = crate::config::random_secret() + &crate::config::random_secret();
-    app.tokens.lock().insert(
+    let mut tokens = app.tokens.lock();
+    // Keep memory bounded on long runs: forget dead tokens once there are many.
+    if tokens.len() >= 10_000 {
+        tokens.retain(|_, t| !t.revoked && t.expires_ms > now);
+    }
+    tokens.insert(
         token.clone(),
         Token {
             client_id: id.to_owned(),
@@ -803,6 +808,7 @@ async fn login(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respo
             count: 0,
         },
     );
+    drop(tokens);
     // Genesys may answer `expires_in` a second short; the emulator returns the configured value.
     ok(json!({"access_token": token, "token_type": "bearer", "expires_in": validity}))
 }
