@@ -124,9 +124,12 @@ impl Report {
             .or_insert(0) += 1;
     }
 
-    /// Items that failed or were refused.
+    /// Items that failed or were refused (skipped optional steps do not count).
     pub fn failures(&self) -> usize {
-        self.errors.len()
+        self.errors
+            .iter()
+            .filter(|e| e.outcome != ItemOutcome::Skipped)
+            .count()
     }
 
     /// Writes made (items with outcome `applied`).
@@ -178,6 +181,7 @@ impl Report {
                 e.message,
                 e.correlation_id
                     .as_deref()
+                    .filter(|c| !e.message.contains(*c))
                     .map(|c| format!(" (correlation id {c})"))
                     .unwrap_or_default()
             );

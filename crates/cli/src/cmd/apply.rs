@@ -128,7 +128,9 @@ pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let flag = stop.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: finishing the items in flight (resume with `gcprov apply --resume`)");
+            eprintln!(
+                "interrupted: finishing the items in flight (resume with `gcprov apply --resume`)"
+            );
             flag.store(true, Ordering::SeqCst);
         }
     });
@@ -139,7 +141,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let store = args.store.open().await?;
     if args.abandon {
         let dropped = gcprov_reconcile::abandon(&store).await?;
-        println!("{}", if dropped { "Dropped the interrupted run." } else { "No interrupted run." });
+        println!(
+            "{}",
+            if dropped {
+                "Dropped the interrupted run."
+            } else {
+                "No interrupted run."
+            }
+        );
         return Ok(());
     }
     let client = args.genesys.client()?;
@@ -155,9 +164,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         let plan: Plan = match &args.plan_file {
             Some(path) => {
-                let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+                let text = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
                 opts.saved_plan = true;
-                serde_json::from_slice(&text).with_context(|| format!("{} is not a gcprov plan", path.display()))?
+                serde_json::from_slice(&text)
+                    .with_context(|| format!("{} is not a gcprov plan", path.display()))?
             }
             None => {
                 let p = build_plan(&client, &args.input).await?;
@@ -183,7 +194,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("interrupted; continue with `gcprov apply --resume`");
     }
     if report.failures() > 0 {
-        anyhow::bail!("{} items failed or were refused (see the report)", report.failures());
+        anyhow::bail!(
+            "{} items failed or were refused (see the report)",
+            report.failures()
+        );
     }
     Ok(())
 }

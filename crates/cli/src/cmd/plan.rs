@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use gcprov_genesys::{ClientConfig, GenesysClient};
-use gcprov_reconcile::{DesiredReader, Format, Guard, MatchKey, MissingAction, Org, Plan, Planner, Settings};
+use gcprov_reconcile::{
+    DesiredReader, Format, Guard, MatchKey, MissingAction, Org, Plan, Planner, Settings,
+};
 
 /// Where the desired state comes from and how to read and match it.
 #[derive(Debug, Clone, clap::Args)]
@@ -54,7 +56,8 @@ impl RailArgs {
     pub fn guard(&self) -> Guard {
         Guard {
             max_deletes: self.max_deletes,
-            max_delete_percent: (self.max_delete_percent < 100.0).then_some(self.max_delete_percent),
+            max_delete_percent: (self.max_delete_percent < 100.0)
+                .then_some(self.max_delete_percent),
         }
     }
 }
@@ -113,13 +116,18 @@ pub fn settings(input: &DesiredArgs) -> anyhow::Result<Settings> {
         None => Settings::default(),
     };
     if let Some(m) = &input.missing {
-        s.missing = MissingAction::parse(m).context("--missing must be never, deactivate or delete")?;
+        s.missing =
+            MissingAction::parse(m).context("--missing must be never, deactivate or delete")?;
     }
     if !input.match_order.is_empty() {
         s.match_order = input
             .match_order
             .iter()
-            .map(|k| MatchKey::parse(k).with_context(|| format!("--match-order: `{k}` is not externalId, userName or email")))
+            .map(|k| {
+                MatchKey::parse(k).with_context(|| {
+                    format!("--match-order: `{k}` is not externalId, userName or email")
+                })
+            })
             .collect::<anyhow::Result<_>>()?;
     }
     Ok(s)
@@ -132,7 +140,9 @@ pub async fn build_plan(client: &GenesysClient, input: &DesiredArgs) -> anyhow::
         Some(p) => Some(gcprov_policy::Policy::load(p)?),
         None => None,
     };
-    let org = Org::read(client).await.context("cannot read the org from Genesys Cloud")?;
+    let org = Org::read(client)
+        .await
+        .context("cannot read the org from Genesys Cloud")?;
     if let Some(path) = &input.desired {
         let format = match input.format.as_deref() {
             Some("csv") => Some(Format::Csv),
@@ -170,7 +180,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(out) = &args.out {
         let text = serde_json::to_vec_pretty(&plan)?;
         std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
-        println!("Saved the plan to {}; apply it with `gcprov apply {}`.", out.display(), out.display());
+        println!(
+            "Saved the plan to {}; apply it with `gcprov apply {}`.",
+            out.display(),
+            out.display()
+        );
     }
     plan.check_guard(&args.rails.guard())?;
     Ok(())
