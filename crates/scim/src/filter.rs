@@ -186,6 +186,45 @@ impl Filter {
         Filter::Not(Box::new(a))
     }
 
+    /// Calls `f` for every attribute path in the filter, with the enclosing value path's
+    /// attribute for paths inside `[...]` (`None` at top level). Useful to check which
+    /// attributes a filter needs before pushing it down to another server or to SQL.
+    pub fn visit_paths<'a>(&'a self, f: &mut impl FnMut(Option<&'a AttrPath>, &'a AttrPath)) {
+        self.visit_inner(None, f);
+    }
+
+    fn visit_inner<'a>(
+        &'a self,
+        parent: Option<&'a AttrPath>,
+        f: &mut impl FnMut(Option<&'a AttrPath>, &'a AttrPath),
+    ) {
+        match self {
+            Filter::Compare { path, .. } | Filter::Present(path) => f(parent, path),
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                a.visit_inner(parent, f);
+                b.visit_inner(parent, f);
+            }
+            Filter::Not(a) => a.visit_inner(parent, f),
+            Filter::ValuePath { path, filter } => {
+                f(parent, path);
+                filter.visit_inner(Some(path), f);
+            }
+        }
+    }
+
+    /// `Some((path, value))` when the filter is a single `path eq value` comparison: the shape
+    /// Entra, Okta and Genesys use for lookups (`userName eq "x"`, `externalId eq "y"`).
+    pub fn as_simple_eq(&self) -> Option<(&AttrPath, &CompValue)> {
+        match self {
+            Filter::Compare {
+                path,
+                op: CompareOp::Eq,
+                value,
+            } => Some((path, value)),
+            _ => None,
+        }
+    }
+
     /// Depth of the tree (a leaf has depth 1).
     pub fn depth(&self) -> usize {
         match self {

@@ -225,6 +225,10 @@ static ENTERPRISE_SCHEMA: LazyLock<Schema> = LazyLock::new(|| Schema {
         s("division")
             .desc("Identifies the name of a division. In Genesys Cloud: the division name."),
         s("department").desc("Identifies the name of a department."),
+        // Not in RFC 7643: Genesys Cloud's enterprise extension carries the hire date as
+        // "YYYY-MM-DD" (genesys-api.md 6.5), so it is a string, not a dateTime.
+        s("dateHire")
+            .desc("Hire date, YYYY-MM-DD (Genesys Cloud addition to the enterprise extension)."),
         Attribute::complex(
             "manager",
             vec![

@@ -326,3 +326,29 @@ fn from_str_and_attr_path_parse() {
     );
     assert!(AttrPath::parse("name[x eq 1]").is_err());
 }
+
+#[test]
+fn visit_paths_and_simple_eq() {
+    let f = p(r#"userName eq "a" and emails[type eq "work" and value pr] or not (title pr)"#);
+    let mut seen = Vec::new();
+    f.visit_paths(&mut |parent, path| {
+        seen.push((parent.map(|p| p.attr.clone()), path.to_string()))
+    });
+    assert_eq!(
+        seen,
+        [
+            (None, "userName".to_string()),
+            (None, "emails".to_string()),
+            (Some("emails".to_string()), "type".to_string()),
+            (Some("emails".to_string()), "value".to_string()),
+            (None, "title".to_string()),
+        ]
+    );
+    let simple = p("externalId eq jyoung");
+    let (path, value) = simple.as_simple_eq().unwrap();
+    assert_eq!(
+        (path.attr.as_str(), value),
+        ("externalId", &CompValue::String("jyoung".into()))
+    );
+    assert!(f.as_simple_eq().is_none());
+}

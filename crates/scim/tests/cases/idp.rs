@@ -238,3 +238,29 @@ fn unknown_non_urn_group_schema_tolerated() {
     assert_eq!(r.schemas().len(), 2);
     let _ = ScimType::InvalidValue;
 }
+
+#[test]
+fn entra_e1_example2_nulls_and_typo_schema() {
+    // [E1] Example 2: explicit nulls and a typo'd enterprise schema URN in schemas.
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0User"],
+        "userName": "Test_User_a@testuser.com", "active": true,
+        "addresses": null, "phoneNumbers": null, "preferredLanguage": null, "title": null,
+        "department": null, "manager": null
+    });
+    let r = prepare_create(body, user_resource()).unwrap();
+    assert_eq!(r.user_name(), Some("Test_User_a@testuser.com"));
+    for k in [
+        "addresses",
+        "phoneNumbers",
+        "preferredLanguage",
+        "title",
+        "department",
+        "manager",
+    ] {
+        assert!(r.get(k).is_none(), "{k}");
+    }
+    // Genesys' enterprise dateHire is accepted
+    let r = apply_patch(&alice(), &json!({"Operations": [{"op": "add", "path": format!("{ENT}:dateHire"), "value": "2024-02-01"}]}), user_resource()).unwrap();
+    assert_eq!(r.get_str(&format!("{ENT}:dateHire")), Some("2024-02-01"));
+}
