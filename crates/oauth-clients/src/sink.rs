@@ -129,6 +129,19 @@ fn base_url(s: &str) -> Result<url::Url, SinkError> {
             "URL must be http(s) without credentials".to_string(),
         ));
     }
+    // Secrets travel in the body: plain HTTP only to this machine.
+    let loopback = match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if u.scheme() == "http" && !loopback {
+        return Err(SinkError(format!(
+            "{}: plain http is only allowed to a loopback address; use https",
+            u.host_str().unwrap_or("")
+        )));
+    }
     Ok(u)
 }
 

@@ -172,4 +172,17 @@ async fn sink_from_config_needs_its_credentials() {
         .err()
         .expect("bad url");
     assert!(!e.to_string().contains("pw"));
+    let plain = SinkConfig::Webhook {
+        url: "http://secrets.example.com/hook".into(),
+        key_env: "K".into(),
+    };
+    let e = from_config(&plain, |_| Some("k".into()))
+        .err()
+        .expect("plain http");
+    assert!(e.to_string().contains("use https"), "{e}");
+    let tls = SinkConfig::Webhook {
+        url: "https://secrets.example.com/hook".into(),
+        key_env: "K".into(),
+    };
+    assert!(from_config(&tls, |_| Some("k".into())).is_ok());
 }
