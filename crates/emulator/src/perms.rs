@@ -58,6 +58,8 @@ pub fn required_permissions(method: &str, template: &str) -> Required {
         ("DELETE", "/api/v2/users/{userid}/externalid/{authorityname}/{externalkey}") => {
             Any(&["directory:user:edit"])
         }
+        ("GET", "/api/v2/users/{userid}/state") => Any(&["directory:userStateChange:view"]),
+        ("PUT", "/api/v2/users/{userid}/state") => Any(&["directory:user:edit"]),
         ("GET", "/api/v2/users/{userid}/roles") => Any(&["authorization:grant:view"]),
         ("PUT", "/api/v2/users/{userid}/roles") => Any(&["authorization:grant:add"]),
         ("POST", "/api/v2/users/{userid}/routingskills") => All(&["routing:skill:assign"]),

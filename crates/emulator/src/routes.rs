@@ -71,6 +71,10 @@ pub fn api_routes() -> Router<App> {
             "/api/v2/users/{userId}/queues/{queueId}",
             patch(routing::user_queue_patch),
         )
+        .route(
+            "/api/v2/users/{userId}/state",
+            get(users::state_get).put(users::state_put),
+        )
         .route("/api/v2/groups", get(groups::list).post(groups::create))
         .route(
             "/api/v2/groups/search",

@@ -1105,3 +1105,95 @@ pub async fn roles_put(
     );
     Ok(ok(authorization_json(&db, &db.users[&uid].grants)))
 }
+
+// ---- user state -------------------------------------------------------------------------
+
+fn state_json(u: &User) -> Value {
+    json!({"state": u.state.as_str(), "version": u.version, "stateChangeDate": crate::util::iso(u.modified_ms)})
+}
+
+pub async fn state_get(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let db = app.db.read();
+    let u = parse_uuid(&id)
+        .and_then(|i| db.users.get(&i))
+        .ok_or_else(ApiError::not_found)?;
+    Ok(ok(state_json(u)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StateIn {
+    state: Option<String>,
+    version: Option<i64>,
+}
+
+/// `PUT /api/v2/users/{userId}/state`: the same transition as PATCH with `state`, version-checked.
+pub async fn state_put(
+    State(app): State<App>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: StateIn = parse_json(&body)?;
+    let s = req
+        .state
+        .ok_or_else(|| ApiError::invalid_value("state", "state is required"))?;
+    let new = UState::parse(&s).ok_or_else(|| ApiError::invalid_value("state", format!("Value [{s}] is not valid for field type [state]. Allowable values are: active, inactive, deleted")))?;
+    let version = req
+        .version
+        .ok_or_else(|| ApiError::invalid_value("version", "version is required"))?;
+    let uid = parse_uuid(&id).ok_or_else(ApiError::not_found)?;
+    let now = app.now_ms();
+    let mut guard = app.db.write();
+    let db = &mut *guard;
+    let u = db.users.get(&uid).ok_or_else(ApiError::not_found)?;
+    if u.version as i64 != version {
+        return Err(ApiError::version_conflict());
+    }
+    let key = u.email.to_lowercase();
+    let old = u.state;
+    if old == UState::Deleted
+        && new != UState::Deleted
+        && let Some(holder) = db.by_email.get(key.as_str())
+        && *holder != uid
+        && db
+            .users
+            .get(holder)
+            .is_some_and(|h| h.state != UState::Deleted)
+    {
+        return Err(ApiError::conflict(
+            "The email address is in use by another user.",
+        ));
+    }
+    let u = db.users.get_mut(&uid).ok_or_else(ApiError::not_found)?;
+    u.state = new;
+    u.version += 1;
+    u.modified_ms = now;
+    let out = state_json(u);
+    let name = u.name.to_string();
+    if old == UState::Deleted && new != UState::Deleted {
+        db.by_email.insert(key.into_boxed_str(), uid);
+    }
+    let action = if old == UState::Deleted && new != UState::Deleted {
+        "Restore"
+    } else {
+        "Update"
+    };
+    audit(
+        db,
+        now,
+        &c.client_id,
+        "Directory",
+        action,
+        "User",
+        uid.to_string(),
+        Some(name),
+        change("state", Some(old.as_str()), Some(new.as_str()))
+            .into_iter()
+            .collect(),
+    );
+    Ok(ok(out))
+}

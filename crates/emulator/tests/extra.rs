@@ -263,3 +263,32 @@ async fn group_search_replays_q64_and_search_finds_deleted_by_state() {
     let r = ctx.get("/api/v2/users/search?q64=notbase64!!").await;
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn user_state_endpoint_is_version_checked() {
+    let ctx = start().await;
+    let u = ctx.user("S", "s@example.com").await;
+    let id = u["id"].as_str().unwrap();
+    let v = json(ctx.get(&format!("/api/v2/users/{id}/state")).await).await;
+    assert_eq!(v["state"], "active");
+    assert_eq!(v["version"], 1);
+    let r = ctx
+        .put(
+            &format!("/api/v2/users/{id}/state"),
+            json!({"state": "inactive", "version": 7}),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    let r = ctx
+        .put(
+            &format!("/api/v2/users/{id}/state"),
+            json!({"state": "inactive", "version": 1}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await["version"], 2);
+    assert_eq!(
+        json(ctx.get(&format!("/api/v2/users/{id}")).await).await["state"],
+        "inactive"
+    );
+}
