@@ -389,7 +389,7 @@ impl GenesysClient {
                     tracing::warn!(method = %req.method, path = %req.path, retry_after_ms = wait.as_millis() as u64, "genesys 429: pausing token");
                     continue;
                 }
-                502..=504 => {
+                408 | 502..=504 => {
                     let err = Error::Api(Box::new(api));
                     if req.retry == Retry::Unsafe {
                         return Err(Failure {
