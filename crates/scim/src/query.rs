@@ -529,7 +529,7 @@ impl Paging {
 
     /// The 0-based range of `total` items this page covers.
     pub fn range(&self, total: usize) -> std::ops::Range<usize> {
-        let start = (self.start_index - 1).min(total);
+        let start = self.start_index.saturating_sub(1).min(total);
         let end = start.saturating_add(self.count).min(total);
         start..end
     }
