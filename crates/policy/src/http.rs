@@ -173,7 +173,13 @@ async fn evaluate(
             "expected a JSON object: a SCIM user or {eventType, eventTimestamp, data}",
         );
     }
-    let envelope = get_ci(&v, "eventType").is_some() && get_ci(&v, "data").is_some();
+    let envelope = get_ci(&v, "eventType").is_some();
+    if envelope && get_ci(&v, "data").is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "an event envelope needs 'data' (the SCIM resource to evaluate)",
+        );
+    }
     let resource = if envelope {
         get_ci(&v, "data").unwrap_or(&Value::Null)
     } else {

@@ -1,6 +1,7 @@
 mod http;
 mod input;
 mod load;
+mod robustness;
 mod rules;
 mod scan;
 
