@@ -27,7 +27,7 @@ pub use governor::{
 pub use privilege::{Finding, permission_covered};
 pub use secret::{IssuedSecret, SecretFingerprint, fingerprint};
 pub use sink::{
-    Delivery, FileSink, Reason, Receipt, RevealSink, SecretSink, SinkError, VaultKvSink,
-    WebhookSink,
+    Delivery, FileSink, Reason, Receipt, RevealSink, SecretSink, SinkError, VaultEventSink,
+    VaultKvSink, WebhookSink,
 };
 pub use spec::{ClientSpec, RoleSpec};

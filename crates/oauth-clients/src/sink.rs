@@ -478,3 +478,102 @@ impl<W: Write + Send> SecretSink for RevealSink<W> {
         })
     }
 }
+
+// ------------------------------------------------------------------ outbox events to Vault
+
+/// A `gcprov_delivery::Sink` that writes outbox events (e.g. `oauth_client.created` with the
+/// client id, secret fingerprint and compliance flags, never the secret) to Vault KV v2 at
+/// `{mount}/data/{path}`, the path template taking `{kind}`, `{id}` (event id) and
+/// `{client_id}` (first target of the event). Useful to keep the governance record next to
+/// the secrets in Vault. Each event id gets its own path, so redelivery is idempotent.
+///
+/// Secrets do not go through this trait: outbox events are stored and retried from the
+/// database, which a secret must never be (see [`SecretSink`]).
+pub struct VaultEventSink {
+    name: String,
+    addr: url::Url,
+    mount: String,
+    path: String,
+    token: SecretString,
+    namespace: Option<String>,
+    http: reqwest::Client,
+}
+
+impl VaultEventSink {
+    pub fn new(
+        name: impl Into<String>,
+        addr: &str,
+        mount: &str,
+        path_template: &str,
+        token: SecretString,
+    ) -> Result<Self, SinkError> {
+        Ok(Self {
+            name: name.into(),
+            addr: base_url(addr)?,
+            mount: mount.trim_matches('/').to_string(),
+            path: path_template.trim_matches('/').to_string(),
+            token,
+            namespace: None,
+            http: http_client()?,
+        })
+    }
+
+    pub fn namespace(mut self, ns: Option<String>) -> Self {
+        self.namespace = ns;
+        self
+    }
+}
+
+impl gcprov_delivery::Sink for VaultEventSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn send<'a>(
+        &'a self,
+        ev: &'a gcprov_delivery::Envelope,
+    ) -> gcprov_delivery::BoxFuture<'a, Result<(), gcprov_delivery::SinkError>> {
+        use gcprov_delivery::SinkError as E;
+        Box::pin(async move {
+            let client_id = ev
+                .payload
+                .pointer("/targets/0")
+                .and_then(|v| v.as_str())
+                .unwrap_or("none");
+            let path = self
+                .path
+                .replace("{kind}", &path_safe(&ev.kind))
+                .replace("{id}", &ev.id.to_string())
+                .replace("{client_id}", &path_safe(client_id));
+            let mut url = self.addr.clone();
+            let full = format!(
+                "{}/v1/{}/data/{}",
+                url.path().trim_end_matches('/'),
+                self.mount,
+                path
+            );
+            url.set_path(&full);
+            let body = serde_json::json!({ "data": ev.json() });
+            let mut req = self
+                .http
+                .post(url)
+                .header("X-Vault-Token", self.token.expose_secret())
+                .json(&body);
+            if let Some(ns) = &self.namespace {
+                req = req.header("X-Vault-Namespace", ns);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| E::Transient(format!("{}: {}", self.name, e.without_url())))?;
+            let status = resp.status();
+            if status.is_success() {
+                Ok(())
+            } else if status.as_u16() == 429 || status.is_server_error() {
+                Err(E::Transient(format!("{}: HTTP {status}", self.name)))
+            } else {
+                Err(E::Permanent(format!("{}: HTTP {status}", self.name)))
+            }
+        })
+    }
+}

@@ -186,3 +186,51 @@ async fn sink_from_config_needs_its_credentials() {
     };
     assert!(from_config(&tls, |_| Some("k".into())).is_ok());
 }
+
+#[tokio::test]
+async fn outbox_events_can_be_delivered_to_vault_through_the_delivery_trait() {
+    use gcprov_delivery::Sink;
+    let env = Env::new().await;
+    let r = env
+        .governor()
+        .create(
+            &cc_spec("evented", "Analytics Reader"),
+            None,
+            &env.vault_sink(),
+        )
+        .await
+        .expect("created");
+    let sink = gcprov_oauth_clients::VaultEventSink::new(
+        "vault-events",
+        &env.vault.addr,
+        "secret",
+        "gcprov/events/{kind}/{client_id}/{id}",
+        SecretString::from(VAULT_TOKEN.to_string()),
+    )
+    .expect("sink");
+    let events = env.outbox().await;
+    let ev = events
+        .iter()
+        .find(|e| e.kind == "oauth_client.created")
+        .expect("event");
+    let envelope = gcprov_delivery::Envelope::from_event(ev).expect("envelope");
+    sink.send(&envelope).await.expect("delivered");
+    let writes = env.vault.accepted();
+    let w = writes.last().expect("write");
+    assert_eq!(
+        w.path,
+        format!(
+            "secret/data/gcprov/events/oauth_client.created/{}/{}",
+            r.client_id, ev.id
+        )
+    );
+    assert_eq!(
+        w.body
+            .pointer("/data/payload/fingerprint/sha256")
+            .and_then(|v| v.as_str()),
+        r.fingerprint.as_ref().map(|f| f.sha256.as_str())
+    );
+    // The event carries no secret.
+    let secret = secret_of(&writes[0]);
+    assert!(!w.body.to_string().contains(&secret));
+}
