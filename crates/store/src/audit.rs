@@ -377,6 +377,12 @@ pub(crate) struct AppendReq {
 pub(crate) async fn writer_loop(pool: Pool, mut rx: mpsc::Receiver<AppendReq>, max_batch: usize) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
+        // Appenders woken by the previous batch's acknowledgement may not have re-queued yet:
+        // give them a moment (two scheduler yields, microseconds against a millisecond fsync)
+        // so they share this commit instead of waiting for the next one.
+        for _ in 0..2 {
+            tokio::task::yield_now().await;
+        }
         while batch.len() < max_batch {
             match rx.try_recv() {
                 Ok(r) => batch.push(r),
