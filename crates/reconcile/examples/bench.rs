@@ -1,0 +1,203 @@
+//! Reconciler benchmark (see docs/benchmarks/reconcile.md).
+//!
+//! `cargo run --release -p gcprov-reconcile --example bench -- apply [USERS] [RATE_PER_MIN]`
+//!   An emulator org of USERS (default 10,000) generated users at a compressed rate limit
+//!   (default 6,000 requests a minute); a desired state with 5% of them changed (4% new titles,
+//!   0.5% missing → deactivated, 0.5% new users joining a new group). Reports API calls used /
+//!   minimum (pages read + one write per change + membership batches) and wall time /
+//!   (calls / rate limit).
+//!
+//! `cargo run --release -p gcprov-reconcile --example bench -- plan DESIRED ACTUAL`
+//!   Plan time, CPU time and peak memory for DESIRED desired users (a CSV file streamed from
+//!   disk) against an in-memory org of ACTUAL users (5% of the matches changed, the rest of the
+//!   desired users new).
+
+use std::io::Write;
+use std::time::Instant;
+
+use gcprov_emulator::{Emulator, EmulatorConfig};
+use gcprov_genesys::{ClientConfig, GenesysClient, SecretString};
+use gcprov_reconcile::org::{ActualUser, Catalog, UserState};
+use gcprov_reconcile::{ApplyOptions, DesiredReader, Format, Guard, NoProgress, Org, Planner, Settings};
+
+type BoxError = Box<dyn std::error::Error>;
+
+fn field(status: &str, key: &str) -> Option<u64> {
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Peak resident memory (VmHWM, KiB) and CPU seconds (user + system) of this process (Linux).
+fn usage() -> (u64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm = field(&status, "VmHWM:").unwrap_or(0);
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of /proc/pid/stat; here indexes 11 and 12.
+    (hwm, (ticks(11) + ticks(12)) / 100.0)
+}
+
+fn api_calls(stats: &serde_json::Value) -> u64 {
+    stats["byRoute"]
+        .as_object()
+        .map(|m| m.iter().filter(|(r, _)| r.contains("/api/v2/")).map(|(_, c)| c.as_u64().unwrap_or(0)).sum())
+        .unwrap_or(0)
+}
+
+async fn bench_apply(users: usize, rate: u32) -> Result<(), BoxError> {
+    let emu = Emulator::start(EmulatorConfig {
+        rate_limit_per_minute: Some(rate),
+        generate_users: users,
+        ..Default::default()
+    })
+    .await?;
+    let base = gcprov_genesys::config::parse_base("bench", &emu.base_url())?;
+    let mut cfg = ClientConfig::new(
+        base.clone(),
+        base,
+        emu.admin_client_id(),
+        SecretString::from(emu.admin_client_secret().to_string()),
+    );
+    cfg.rate_limit_per_minute = Some(rate);
+    let client = GenesysClient::new(cfg)?;
+    // The desired state, derived from the org before the run.
+    let before = Org::read(&client).await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("desired.csv");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    writeln!(f, "userName,displayName,title,department,groups")?;
+    let mut changed = 0;
+    for (i, u) in before.users.iter().enumerate() {
+        if i % 200 == 1 {
+            changed += 1; // missing → deactivated
+            continue;
+        }
+        let title = if i % 25 == 0 {
+            changed += 1;
+            "Senior Agent"
+        } else {
+            u.title.as_deref().unwrap_or("")
+        };
+        writeln!(f, "{},{},{},{},", u.email, u.name, title, u.department.as_deref().unwrap_or(""))?;
+    }
+    let new = users / 200;
+    for i in 0..new {
+        changed += 1;
+        writeln!(f, "new{i}@gen.example.com,New User {i},Agent,Sales,Bench")?;
+    }
+    f.flush()?;
+    drop(f);
+    let settings = Settings::default();
+    emu.reset_stats();
+    let t0 = Instant::now();
+    let org = Org::read(&client).await?;
+    let source = path.display().to_string();
+    let mut planner = Planner::new(&org, &settings, None, &source);
+    for d in DesiredReader::open(&path, Some(Format::Csv), &settings.mapping)? {
+        planner.push(d?);
+    }
+    let plan = planner.finish();
+    let plan_time = t0.elapsed();
+    plan.check_guard(&Guard { max_deletes: None, max_delete_percent: Some(10.0) })?;
+    let opts = ApplyOptions { concurrency: 16, read_calls: plan.stats.read_calls, ..Default::default() };
+    let report = gcprov_reconcile::apply(&client, None, &plan, &opts, &NoProgress).await?;
+    let wall = t0.elapsed().as_secs_f64();
+    let used = api_calls(&emu.stats());
+    let minimum = plan.stats.read_calls + plan.stats.min_writes;
+    let ideal = used as f64 / (f64::from(rate) / 60.0);
+    println!("org users            {users}");
+    println!("changed users        {changed} ({:.1}%)", changed as f64 * 100.0 / users as f64);
+    println!("rate limit           {rate}/min");
+    println!("plan: reads          {}", plan.stats.read_calls);
+    println!("plan: writes         {}", plan.stats.min_writes);
+    println!("plan time            {:.2} s", plan_time.as_secs_f64());
+    println!("errors               {}", report.errors.len());
+    println!("API calls (emulator) {used}");
+    println!("minimum              {minimum}");
+    println!("calls / minimum      {:.3}", used as f64 / minimum as f64);
+    println!("wall time            {wall:.2} s");
+    println!("calls / rate         {ideal:.2} s");
+    println!("wall / (calls/rate)  {:.3}", wall / ideal);
+    println!("429s                 {}", emu.stats()["byStatus"]["429"].as_u64().unwrap_or(0));
+    emu.shutdown().await;
+    Ok(())
+}
+
+fn bench_plan(desired: usize, actual: usize) -> Result<(), BoxError> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("desired.csv");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        writeln!(f, "externalId,userName,displayName,title,department,active,groups")?;
+        for i in 0..desired {
+            let title = if i < actual && i % 20 == 0 { "Senior Agent" } else { "Agent" };
+            let group = ["Sales", "Support", "Billing"][i % 3];
+            writeln!(f, "E{i},user{i}@gen.example.com,User {i},{title},Dept {},true,{group}", i % 7)?;
+        }
+        f.flush()?;
+    }
+    let (hwm0, cpu0) = usage();
+    let t0 = Instant::now();
+    let org = Org {
+        users: (0..actual)
+            .map(|i| ActualUser {
+                id: format!("00000000-0000-4000-8000-{i:012}"),
+                name: format!("User {i}"),
+                email: format!("user{i}@gen.example.com"),
+                state: UserState::Active,
+                version: 1,
+                title: Some("Agent".into()),
+                department: Some(format!("Dept {}", i % 7)),
+                division_id: None,
+                employee_id: Some(format!("E{i}")),
+                groups: Some(vec![format!("g{}", i % 3)]),
+                skills: Some(Vec::new()),
+                languages: Some(Vec::new()),
+            })
+            .collect(),
+        groups: ["Sales", "Support", "Billing"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| gcprov_reconcile::org::ActualGroup { id: format!("g{i}"), name: n.to_string(), version: 1 })
+            .collect(),
+        catalog: Catalog::default(),
+        read_calls: 0,
+    };
+    let settings = Settings::default();
+    let source = path.display().to_string();
+    let mut planner = Planner::new(&org, &settings, None, &source);
+    for d in DesiredReader::open(&path, Some(Format::Csv), &settings.mapping)? {
+        planner.push(d?);
+    }
+    let plan = planner.finish();
+    let wall = t0.elapsed().as_secs_f64();
+    let (hwm, cpu) = usage();
+    let counts = plan.counts();
+    println!("desired users        {desired}");
+    println!("actual users         {actual}");
+    println!("plan items           {} ({counts:?})", plan.users.len());
+    println!("membership batches   {}", plan.memberships.iter().map(|m| m.writes()).sum::<u64>());
+    println!("plan wall time       {wall:.2} s");
+    println!("plan CPU time        {:.2} s", cpu - cpu0);
+    println!("peak RSS             {:.0} MiB (before planning: {:.0} MiB)", hwm as f64 / 1024.0, hwm0 as f64 / 1024.0);
+    Ok(())
+}
+
+fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    match args.first().map(String::as_str) {
+        Some("apply") => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            rt.block_on(bench_apply(num(1, 10_000), num(2, 6_000) as u32))
+        }
+        Some("plan") => bench_plan(num(1, 100_000), num(2, 10_000)),
+        _ => Err("usage: bench apply [USERS] [RATE] | bench plan DESIRED ACTUAL".into()),
+    }
+}
