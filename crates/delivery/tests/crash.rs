@@ -170,3 +170,41 @@ async fn sigkill_crashes_lose_nothing_sqlite() {
 async fn sigkill_crashes_lose_nothing_postgres() {
     crash_test(TestDb::postgres().await, 0x5eed_0002).await;
 }
+
+/// Three child processes append at the same time (each with its own pool and writer), then are
+/// killed: the log is still one linear chain holding every acknowledged append exactly once.
+async fn concurrent_processes(db: TestDb) {
+    let r = Receiver::start().await;
+    let mut handles = Vec::new();
+    for k in [25usize, 40, 55] {
+        let (url, hook, schema) = (db.url.clone(), r.hook_url(), db.schema.clone());
+        handles.push(tokio::task::spawn_blocking(move || {
+            run_child(&url, &hook, schema.as_deref(), k)
+        }));
+    }
+    let mut acked: BTreeMap<i64, String> = BTreeMap::new();
+    for h in handles {
+        for (seq, id) in h.await.unwrap() {
+            assert!(acked.insert(seq, id).is_none(), "seq {seq} given to two appends");
+        }
+    }
+    let store = db.another().await;
+    let report = store.verify().await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    for (seq, id) in &acked {
+        let evs = store.events_for_entry(*seq).await.unwrap();
+        assert_eq!(evs.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(), vec![id.clone()]);
+    }
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_processes_keep_one_chain_sqlite() {
+    concurrent_processes(TestDb::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_processes_keep_one_chain_postgres() {
+    concurrent_processes(TestDb::postgres().await).await;
+}
