@@ -10,7 +10,8 @@ use crate::EmulatorError;
 
 /// Everything needed to start an emulator. `Default` listens on an ephemeral loopback port with
 /// the real default rate limit (300 requests a minute per token) and random admin credentials.
-#[derive(Debug, Clone)]
+/// `Debug` redacts the admin secret.
+#[derive(Clone)]
 pub struct EmulatorConfig {
     /// Address to bind; `127.0.0.1:0` picks a free port.
     pub listen: SocketAddr,
@@ -29,6 +30,22 @@ pub struct EmulatorConfig {
     pub rng_seed: u64,
     /// Maximum request body (`request.bytes.max`).
     pub max_request_bytes: usize,
+}
+
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("listen", &self.listen)
+            .field("seed", &self.seed)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("admin_client_id", &self.admin_client_id)
+            .field("admin_client_secret", &"[redacted]")
+            .field("faults", &self.faults)
+            .field("generate_users", &self.generate_users)
+            .field("rng_seed", &self.rng_seed)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .finish()
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -278,7 +295,8 @@ pub struct SeedExternalId {
     pub key: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// An OAuth client of the seed. `Debug` redacts the secret.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct SeedClient {
     pub id: Option<String>,
@@ -290,6 +308,23 @@ pub struct SeedClient {
     pub roles: Vec<String>,
     pub access_token_validity_seconds: Option<u32>,
     pub state: String,
+}
+
+impl std::fmt::Debug for SeedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedClient")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("secret", &"[redacted]")
+            .field("authorized_grant_type", &self.authorized_grant_type)
+            .field("roles", &self.roles)
+            .field(
+                "access_token_validity_seconds",
+                &self.access_token_validity_seconds,
+            )
+            .field("state", &self.state)
+            .finish()
+    }
 }
 
 impl Default for SeedClient {

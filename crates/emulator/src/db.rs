@@ -133,7 +133,8 @@ pub struct Group {
     pub grants: Vec<(Uuid, Uuid)>,
 }
 
-#[derive(Debug, Clone)]
+/// An OAuth client. `Debug` redacts the secret.
+#[derive(Clone)]
 pub struct Client {
     pub id: String,
     pub name: String,
@@ -149,6 +150,18 @@ pub struct Client {
     pub modified_ms: i64,
     /// The emulator's own admin client: holds every permission.
     pub admin: bool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("secret", &"[redacted]")
+            .field("grant_type", &self.grant_type)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]

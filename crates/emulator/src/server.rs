@@ -23,14 +23,15 @@ use crate::error::{ApiError, CORRELATION_ID, EmulatorError, oauth_error};
 use crate::perms::{Required, required_permissions};
 use crate::util::{empty, ok};
 
-/// Who is calling (inserted into request extensions after authentication).
-#[derive(Debug, Clone)]
+/// Who is calling (inserted into request extensions after authentication). No `Debug`: it
+/// holds the bearer token.
+#[derive(Clone)]
 pub struct Caller {
     pub client_id: String,
     pub token: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Token {
     pub client_id: String,
     pub expires_ms: i64,

@@ -292,3 +292,16 @@ async fn user_state_endpoint_is_version_checked() {
         "inactive"
     );
 }
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let cfg = EmulatorConfig {
+        admin_client_secret: "top-secret-value".into(),
+        ..Default::default()
+    };
+    assert!(!format!("{cfg:?}").contains("top-secret-value"));
+    let seed =
+        Seed::from_json_str(r#"{"oauthClients": [{"name": "c", "secret": "seed-secret-value"}]}"#)
+            .unwrap();
+    assert!(!format!("{seed:?}").contains("seed-secret-value"));
+}
