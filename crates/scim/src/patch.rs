@@ -12,7 +12,9 @@
 //! - null members (`"$ref": null`) mean "unassigned" and are dropped;
 //! - `remove` with a `value` array removes the listed elements (matched by their `value`);
 //! - `add` on a single-valued attribute replaces it;
-//! - a one-element array for a single-valued complex attribute (Entra's `manager`);
+//! - a one-element array for a single-valued complex attribute (Entra's `manager`), and a bare
+//!   value for a complex attribute with a `value` sub-attribute (`"manager": "id"` means
+//!   `{"value": "id"}`);
 //! - path-less operations whose `value` keys are paths (`name.givenName`,
 //!   `urn:...:enterprise:2.0:User:employeeNumber`) or extension URNs;
 //! - read-only attributes (`id`, `meta`, `groups`) inside path-less values or PUT bodies are
@@ -416,6 +418,19 @@ fn coerce_scalar(def: &Attribute, v: Value, name: &str) -> Result<Value, ScimErr
         },
         AttrType::Complex => match v {
             Value::Object(m) => normalize_object(def, m, name).map(Value::Object),
+            // A bare value for a complex attribute with a `value` sub-attribute (Entra's
+            // manager as a string, role names as strings) means `{"value": ...}`.
+            v @ (Value::String(_) | Value::Number(_) | Value::Bool(_)) => {
+                match def.sub_attribute("value") {
+                    Some(vd) => {
+                        let v = coerce_scalar(vd, v, &format!("{name}.value"))?;
+                        let mut m = Map::new();
+                        m.insert(vd.name.clone(), v);
+                        Ok(Value::Object(m))
+                    }
+                    None => Err(bad("a JSON object")),
+                }
+            }
             _ => Err(bad("a JSON object")),
         },
     }

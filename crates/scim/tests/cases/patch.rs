@@ -392,7 +392,11 @@ fn errors() {
             ScimType::InvalidValue,
         ),
         (
-            json!([{"op": "replace", "path": "emails", "value": ["plain string"]}]),
+            json!([{"op": "replace", "path": "emails", "value": [["nested"]]}]),
+            ScimType::InvalidValue,
+        ),
+        (
+            json!([{"op": "replace", "path": "name", "value": "plain"}]),
             ScimType::InvalidValue,
         ),
         (
@@ -500,4 +504,22 @@ fn create_strips_read_only_and_nulls() {
     assert!(e.detail.contains("userName"));
     let e = prepare_create(json!({"displayName": true}), group_resource()).unwrap_err();
     assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+}
+
+#[test]
+fn bare_values_for_complex_attributes() {
+    // Entra (SCIM-SDK#416/#541): manager as a plain string; role names as strings.
+    let r = patch(
+        &alice(),
+        json!([{"op": "replace", "path": "manager", "value": "m-42"}]),
+    );
+    assert_eq!(r.manager_id(), Some("m-42"));
+    let r = patch(
+        &alice(),
+        json!([{"op": "add", "path": "roles", "value": ["Agent", "Supervisor"]}]),
+    );
+    assert_eq!(
+        r.get("roles"),
+        Some(&json!([{"value": "Agent"}, {"value": "Supervisor"}]))
+    );
 }
