@@ -18,7 +18,9 @@ use std::time::Instant;
 use gcprov_emulator::{Emulator, EmulatorConfig};
 use gcprov_genesys::{ClientConfig, GenesysClient, SecretString};
 use gcprov_reconcile::org::{ActualUser, Catalog, UserState};
-use gcprov_reconcile::{ApplyOptions, DesiredReader, Format, Guard, NoProgress, Org, Planner, Settings};
+use gcprov_reconcile::{
+    ApplyOptions, DesiredReader, Format, Guard, NoProgress, Org, Planner, Settings,
+};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -46,7 +48,12 @@ fn usage() -> (u64, f64) {
 fn api_calls(stats: &serde_json::Value) -> u64 {
     stats["byRoute"]
         .as_object()
-        .map(|m| m.iter().filter(|(r, _)| r.contains("/api/v2/")).map(|(_, c)| c.as_u64().unwrap_or(0)).sum())
+        .map(|m| {
+            m.iter()
+                .filter(|(r, _)| r.contains("/api/v2/"))
+                .map(|(_, c)| c.as_u64().unwrap_or(0))
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -84,7 +91,14 @@ async fn bench_apply(users: usize, rate: u32) -> Result<(), BoxError> {
         } else {
             u.title.as_deref().unwrap_or("")
         };
-        writeln!(f, "{},{},{},{},", u.email, u.name, title, u.department.as_deref().unwrap_or(""))?;
+        writeln!(
+            f,
+            "{},{},{},{},",
+            u.email,
+            u.name,
+            title,
+            u.department.as_deref().unwrap_or("")
+        )?;
     }
     let new = users / 200;
     for i in 0..new {
@@ -104,15 +118,25 @@ async fn bench_apply(users: usize, rate: u32) -> Result<(), BoxError> {
     }
     let plan = planner.finish();
     let plan_time = t0.elapsed();
-    plan.check_guard(&Guard { max_deletes: None, max_delete_percent: Some(10.0) })?;
-    let opts = ApplyOptions { concurrency: 16, read_calls: plan.stats.read_calls, ..Default::default() };
+    plan.check_guard(&Guard {
+        max_deletes: None,
+        max_delete_percent: Some(10.0),
+    })?;
+    let opts = ApplyOptions {
+        concurrency: 16,
+        read_calls: plan.stats.read_calls,
+        ..Default::default()
+    };
     let report = gcprov_reconcile::apply(&client, None, &plan, &opts, &NoProgress).await?;
     let wall = t0.elapsed().as_secs_f64();
     let used = api_calls(&emu.stats());
     let minimum = plan.stats.read_calls + plan.stats.min_writes;
     let ideal = used as f64 / (f64::from(rate) / 60.0);
     println!("org users            {users}");
-    println!("changed users        {changed} ({:.1}%)", changed as f64 * 100.0 / users as f64);
+    println!(
+        "changed users        {changed} ({:.1}%)",
+        changed as f64 * 100.0 / users as f64
+    );
     println!("rate limit           {rate}/min");
     println!("plan: reads          {}", plan.stats.read_calls);
     println!("plan: writes         {}", plan.stats.min_writes);
@@ -124,7 +148,10 @@ async fn bench_apply(users: usize, rate: u32) -> Result<(), BoxError> {
     println!("wall time            {wall:.2} s");
     println!("calls / rate         {ideal:.2} s");
     println!("wall / (calls/rate)  {:.3}", wall / ideal);
-    println!("429s                 {}", emu.stats()["byStatus"]["429"].as_u64().unwrap_or(0));
+    println!(
+        "429s                 {}",
+        emu.stats()["byStatus"]["429"].as_u64().unwrap_or(0)
+    );
     emu.shutdown().await;
     Ok(())
 }
@@ -134,11 +161,22 @@ fn bench_plan(desired: usize, actual: usize) -> Result<(), BoxError> {
     let path = dir.path().join("desired.csv");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        writeln!(f, "externalId,userName,displayName,title,department,active,groups")?;
+        writeln!(
+            f,
+            "externalId,userName,displayName,title,department,active,groups"
+        )?;
         for i in 0..desired {
-            let title = if i < actual && i % 20 == 0 { "Senior Agent" } else { "Agent" };
+            let title = if i < actual && i % 20 == 0 {
+                "Senior Agent"
+            } else {
+                "Agent"
+            };
             let group = ["Sales", "Support", "Billing"][i % 3];
-            writeln!(f, "E{i},user{i}@gen.example.com,User {i},{title},Dept {},true,{group}", i % 7)?;
+            writeln!(
+                f,
+                "E{i},user{i}@gen.example.com,User {i},{title},Dept {},true,{group}",
+                i % 7
+            )?;
         }
         f.flush()?;
     }
@@ -164,7 +202,11 @@ fn bench_plan(desired: usize, actual: usize) -> Result<(), BoxError> {
         groups: ["Sales", "Support", "Billing"]
             .iter()
             .enumerate()
-            .map(|(i, n)| gcprov_reconcile::org::ActualGroup { id: format!("g{i}"), name: n.to_string(), version: 1 })
+            .map(|(i, n)| gcprov_reconcile::org::ActualGroup {
+                id: format!("g{i}"),
+                name: n.to_string(),
+                version: 1,
+            })
             .collect(),
         catalog: Catalog::default(),
         read_calls: 0,
@@ -182,10 +224,17 @@ fn bench_plan(desired: usize, actual: usize) -> Result<(), BoxError> {
     println!("desired users        {desired}");
     println!("actual users         {actual}");
     println!("plan items           {} ({counts:?})", plan.users.len());
-    println!("membership batches   {}", plan.memberships.iter().map(|m| m.writes()).sum::<u64>());
+    println!(
+        "membership batches   {}",
+        plan.memberships.iter().map(|m| m.writes()).sum::<u64>()
+    );
     println!("plan wall time       {wall:.2} s");
     println!("plan CPU time        {:.2} s", cpu - cpu0);
-    println!("peak RSS             {:.0} MiB (before planning: {:.0} MiB)", hwm as f64 / 1024.0, hwm0 as f64 / 1024.0);
+    println!(
+        "peak RSS             {:.0} MiB (before planning: {:.0} MiB)",
+        hwm as f64 / 1024.0,
+        hwm0 as f64 / 1024.0
+    );
     Ok(())
 }
 
@@ -194,7 +243,10 @@ fn main() -> Result<(), BoxError> {
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     match args.first().map(String::as_str) {
         Some("apply") => {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
             rt.block_on(bench_apply(num(1, 10_000), num(2, 6_000) as u32))
         }
         Some("plan") => bench_plan(num(1, 100_000), num(2, 10_000)),
