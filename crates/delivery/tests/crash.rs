@@ -185,7 +185,10 @@ async fn concurrent_processes(db: TestDb) {
     let mut acked: BTreeMap<i64, String> = BTreeMap::new();
     for h in handles {
         for (seq, id) in h.await.unwrap() {
-            assert!(acked.insert(seq, id).is_none(), "seq {seq} given to two appends");
+            assert!(
+                acked.insert(seq, id).is_none(),
+                "seq {seq} given to two appends"
+            );
         }
     }
     let store = db.another().await;
@@ -193,7 +196,10 @@ async fn concurrent_processes(db: TestDb) {
     assert!(report.is_ok(), "{report:?}");
     for (seq, id) in &acked {
         let evs = store.events_for_entry(*seq).await.unwrap();
-        assert_eq!(evs.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(), vec![id.clone()]);
+        assert_eq!(
+            evs.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(),
+            vec![id.clone()]
+        );
     }
     store.close().await;
     db.cleanup().await;
