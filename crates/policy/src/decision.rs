@@ -153,6 +153,8 @@ pub struct DecisionRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyRef {
+    /// Serialised as `id`: audit redaction treats a `name` key as personal data.
+    #[serde(rename = "id")]
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,

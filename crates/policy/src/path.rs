@@ -16,6 +16,24 @@ use gcprov_scim::schema::{self as sch, ResourceSchema};
 use serde_json::Value;
 
 pub(crate) const CORE_USER: &str = sch::USER;
+
+/// Attributes whose values never appear in violation messages (see `CompiledPath::sensitive`).
+const WITHHELD: &[&str] = &[
+    "password",
+    "userName",
+    "name",
+    "displayName",
+    "nickName",
+    "emails",
+    "phoneNumbers",
+    "addresses",
+    "photos",
+    "ims",
+    "title",
+    "manager",
+    "employeeNumber",
+    "x509Certificates",
+];
 pub(crate) const ENTERPRISE_USER: &str = sch::ENTERPRISE_USER;
 
 pub(crate) fn resource_schema(kind: ResourceKind) -> &'static ResourceSchema {
@@ -126,7 +144,9 @@ pub(crate) struct CompiledPath {
     pub(crate) sub: Option<String>,
     /// The path as the policy wrote it (used in violations).
     pub(crate) text: String,
-    /// Values of this path never appear in messages (passwords).
+    /// Values of this path never appear in messages: secrets (password) and personal data
+    /// (names, userName, emails, phone numbers, addresses, title, manager, employeeNumber), so
+    /// violation messages can go to the audit log, whose redaction works on keys, not text.
     pub(crate) sensitive: bool,
 }
 
@@ -188,7 +208,9 @@ impl CompiledPath {
             filter_ast,
             sub: r.sub_attribute.map(|a| a.name.clone()),
             text: s.to_string(),
-            sensitive: r.attribute.name.eq_ignore_ascii_case("password"),
+            sensitive: WITHHELD
+                .iter()
+                .any(|w| r.attribute.name.eq_ignore_ascii_case(w)),
         })
     }
 

@@ -150,10 +150,10 @@ fn lower(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// A value for a message: quoted, truncated, or withheld for sensitive attributes.
+/// A value for a message: quoted, truncated, or withheld for secret and personal attributes.
 fn show(path: &CompiledPath, v: &Value) -> String {
     if path.sensitive {
-        return "(value withheld)".into();
+        return "the value (withheld)".into();
     }
     let s = match v {
         Value::String(s) => s.clone(),
@@ -281,19 +281,18 @@ impl Rule {
                         continue;
                     };
                     if deny.contains(&domain, *include_subdomains) {
-                        out.push(self.violation(
-                            &path.text,
-                            format!("email domain '{domain}' of {} is denied", show(path, v)),
-                        ));
+                        out.push(
+                            self.violation(
+                                &path.text,
+                                format!("email domain '{domain}' is denied"),
+                            ),
+                        );
                     } else if let Some(allow) = allow
                         && !allow.contains(&domain, *include_subdomains)
                     {
                         out.push(self.violation(
                             &path.text,
-                            format!(
-                                "email domain '{domain}' of {} is not in the approved list",
-                                show(path, v)
-                            ),
+                            format!("email domain '{domain}' is not in the approved list"),
                         ));
                     }
                 }

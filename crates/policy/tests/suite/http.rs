@@ -65,7 +65,7 @@ async fn accepts_a_good_user() {
     assert_eq!(v["violations"], json!([]));
     assert_eq!(v["subject"]["userName"], "ada.lovelace@acme.example");
     assert_eq!(v["subject"]["externalId"], "ext-1");
-    assert_eq!(v["policy"]["name"], "acme-contact-centre");
+    assert_eq!(v["policy"]["id"], "acme-contact-centre");
     assert!(
         v["evaluatedAt"].as_str().is_some_and(|t| t.ends_with('Z')),
         "{v}"

@@ -90,6 +90,20 @@ fn forbidden_never_echoes_a_password() {
 }
 
 #[test]
+fn personal_values_are_withheld_from_messages() {
+    let p = policy(
+        "[[rule]]\nname = \"t\"\nkind = \"denied_values\"\npath = \"title\"\nvalues = [\"Temp\"]\n\
+         [[rule]]\nname = \"d\"\nkind = \"email_domain\"\nallow = [\"acme.example\"]\n",
+    );
+    let d = p.evaluate(&json!({"title": "Temp", "emails": [{"value": "jane.doe@evil.example"}]}));
+    assert_eq!(d.violations.len(), 2);
+    let text = serde_json::to_string(&d).unwrap_or_default();
+    assert!(!text.contains("jane.doe"), "{text}");
+    assert!(!text.contains("Temp"), "{text}");
+    assert!(text.contains("evil.example"), "the domain is named: {text}");
+}
+
+#[test]
 fn primary_email_required() {
     let p = policy("[[rule]]\nname = \"pe\"\nkind = \"primary_email\"\n");
     for bad in [
