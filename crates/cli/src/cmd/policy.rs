@@ -26,9 +26,15 @@ pub struct ScanArgs {
     /// Output format: a table-like text report or a JSON report.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// Also write one audit record (JSON) per user to this NDJSON file.
+    /// Also write one decision record (JSON) per user to this NDJSON file.
     #[arg(long)]
     records: Option<PathBuf>,
+    /// Also append one audit entry per user to the store, each with a `policy.decision`
+    /// outbox event (so a SIEM receives it).
+    #[arg(long)]
+    audit: bool,
+    #[command(flatten)]
+    store: super::store_config::StoreArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -122,6 +128,9 @@ async fn scan(a: ScanArgs) -> anyhow::Result<()> {
         }
         std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if a.audit {
+        append_audit(&a.store, &result.records).await?;
+    }
     let report = &result.report;
     let out = match a.format {
         Format::Text => report.render_text(),
@@ -140,6 +149,33 @@ async fn scan(a: ScanArgs) -> anyhow::Result<()> {
             report.summary.records,
             a.policy.display()
         );
+    }
+    Ok(())
+}
+
+/// One audit entry (action `policy.scan`, target the Genesys user id) and one outbox event per
+/// decision. Accepted and warned users are `success`, rejected users `denied`.
+async fn append_audit(
+    store: &super::store_config::StoreArgs,
+    records: &[gcprov_policy::DecisionRecord],
+) -> anyhow::Result<()> {
+    use gcprov_store::{NewEntry, NewEvent, Outcome as AuditOutcome};
+    let store = store.open().await?;
+    for rec in records {
+        let outcome = match rec.decision {
+            gcprov_policy::Outcome::Rejected => AuditOutcome::Denied,
+            _ => AuditOutcome::Success,
+        };
+        let detail = serde_json::to_value(rec).context("cannot serialise a decision record")?;
+        let mut entry =
+            NewEntry::new("cli:policy-scan", "policy.scan", outcome).detail(detail.clone());
+        if let Some(id) = &rec.subject.id {
+            entry = entry.target(id.clone());
+        }
+        store
+            .append(entry, vec![NewEvent::new("policy.decision", detail)])
+            .await
+            .context("cannot append the audit entry")?;
     }
     Ok(())
 }
