@@ -242,13 +242,23 @@ impl Governor {
             })
     }
 
-    /// Expands role ids to their permissions (from the role catalogue).
+    /// Expands role ids to their permissions, from the role catalogue
+    /// (`GET /api/v2/authorization/roles`, whose entries carry `permissions`): one paged read
+    /// per run instead of one `GET /api/v2/authorization/roles/{id}` per role, and
+    /// gcprov-genesys has no single-role read.
     async fn expand(&self, role_ids: &[String]) -> Result<(Vec<ExpandedRole>, Vec<Finding>)> {
         let roles = self.role_catalog().await?;
         let mut out = Vec::new();
         let mut unknown = Vec::new();
         for id in role_ids {
             match roles.iter().find(|r| r.id.as_deref() == Some(id.as_str())) {
+                // Conservative: a role listed without `permissions` is not "no permissions".
+                Some(r) if r.permissions.is_none() => {
+                    unknown.push(Finding::PermissionsUnavailable {
+                        role: r.name.clone().unwrap_or_else(|| id.clone()),
+                        role_id: id.clone(),
+                    })
+                }
                 Some(r) => out.push(ExpandedRole {
                     id: id.clone(),
                     name: r.name.clone().unwrap_or_else(|| id.clone()),

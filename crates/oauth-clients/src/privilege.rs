@@ -22,6 +22,8 @@ pub enum Finding {
     },
     /// A granted role gcprov cannot expand (it no longer exists): cannot verify.
     UnknownRole { role_id: String },
+    /// The role catalogue returned the role without its permissions: cannot verify.
+    PermissionsUnavailable { role: String, role_id: String },
     /// Audit: the client has no gcprov profile marker and no default profile is configured.
     NoBaseline,
     /// Audit: the client's marker names a profile the configuration does not have.
@@ -63,6 +65,10 @@ impl std::fmt::Display for Finding {
                     "role {role_id} does not exist; cannot verify its permissions"
                 )
             }
+            Finding::PermissionsUnavailable { role, role_id } => write!(
+                f,
+                "role `{role}` ({role_id}) came without its permissions; cannot verify"
+            ),
             Finding::NoBaseline => write!(
                 f,
                 "no baseline profile (no gcprov marker, no audit.default_profile): least privilege not verified"

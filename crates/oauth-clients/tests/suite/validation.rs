@@ -251,3 +251,32 @@ fn the_examples_parse() {
         assert!(cfg.profile(&profile).is_some(), "{f}: profile {profile}");
     }
 }
+
+fn route_count(stats: &serde_json::Value, needle: &str) -> u64 {
+    stats["byRoute"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.contains(needle))
+                .map(|(_, v)| v.as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn catalogues_are_fetched_once_per_run() {
+    let env = Env::new().await;
+    let gov = env.governor();
+    env.emu.reset_stats();
+    for _ in 0..3 {
+        gov.plan(&code_spec("a", &["users"])).await.expect("plan");
+        gov.plan(&cc_spec("b", "Analytics Reader"))
+            .await
+            .expect("plan");
+    }
+    let stats = env.emu.stats();
+    assert_eq!(route_count(&stats, "oauth/scopes"), 1, "{stats}");
+    assert_eq!(route_count(&stats, "authorization/roles"), 1, "{stats}");
+    assert_eq!(route_count(&stats, "authorization/divisions"), 1, "{stats}");
+}
