@@ -191,6 +191,15 @@ pub struct UsersConfig {
     /// Restore a soft-deleted Genesys user with the same userName instead of creating one.
     #[serde(default = "yes")]
     pub restore_deleted: bool,
+    /// Genesys userNames are email addresses. With a domain here, an IdP userName without
+    /// `@` (e.g. `jdoe`) is `jdoe@DOMAIN` in Genesys and `jdoe` again towards the IdP.
+    #[serde(default)]
+    pub user_name_domain: Option<String>,
+    /// Advertise `roles`, enterprise `division` and the Genesys extension's
+    /// `routingSkills`/`routingLanguages` in /Schemas (their values must name things that
+    /// exist in the org; set false when they come from the mapping file only).
+    #[serde(default = "yes")]
+    pub advertise_org_references: bool,
 }
 
 impl Default for UsersConfig {
@@ -200,6 +209,8 @@ impl Default for UsersConfig {
             on_delete: OnDelete::Deactivate,
             on_disable: OnDelete::Deactivate,
             restore_deleted: true,
+            user_name_domain: None,
+            advertise_org_references: true,
         }
     }
 }

@@ -94,6 +94,11 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, GatewayError> {
     cfg.listen = opts.listen.clone();
     cfg.users.on_delete = crate::config::OnDelete::Delete;
     cfg.groups.create_missing = true;
+    // Compliance checkers send random non-email userNames.
+    cfg.users.user_name_domain = Some("users.demo.example".into());
+    // Roles, divisions and routing come from the demo mapping; their names must exist in the
+    // org, which a generic compliance checker cannot know.
+    cfg.users.advertise_org_references = false;
     let policy = Policy::from_toml(DEMO_POLICY, "examples/gateway/demo-policy.toml")?;
     let mapping = Mapping::from_toml(DEMO_MAPPING, "examples/gateway/demo-mapping.toml")?;
     let gateway = Gateway::start(

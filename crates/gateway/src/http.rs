@@ -395,9 +395,9 @@ async fn spc(State(st): State<AppState>) -> Response {
     scim_json(StatusCode::OK, &v)
 }
 
-fn resource_types() -> Vec<gcprov_scim::schema::ResourceType> {
+fn resource_types(org_refs: bool) -> Vec<gcprov_scim::schema::ResourceType> {
     vec![
-        schema::user().resource_type.clone(),
+        schema::user_advertised(org_refs).resource_type.clone(),
         schema::group().resource_type.clone(),
     ]
 }
@@ -405,12 +405,15 @@ fn resource_types() -> Vec<gcprov_scim::schema::ResourceType> {
 async fn rts(State(st): State<AppState>) -> Response {
     scim_json(
         StatusCode::OK,
-        &resource_types_body(&resource_types(), &st.svc.base_url),
+        &resource_types_body(
+            &resource_types(st.svc.cfg.users.advertise_org_references),
+            &st.svc.base_url,
+        ),
     )
 }
 
 async fn rt(State(st): State<AppState>, Path(id): Path<String>) -> Result<Response, GwError> {
-    let t = resource_types()
+    let t = resource_types(st.svc.cfg.users.advertise_org_references)
         .into_iter()
         .find(|t| t.id.eq_ignore_ascii_case(&id))
         .ok_or_else(|| GwError::new(404, None, "no such resource type"))?;
@@ -420,7 +423,10 @@ async fn rt(State(st): State<AppState>, Path(id): Path<String>) -> Result<Respon
 async fn schemas(State(st): State<AppState>) -> Response {
     scim_json(
         StatusCode::OK,
-        &schemas_body(&schema::all_schemas(), &st.svc.base_url),
+        &schemas_body(
+            &schema::all_schemas(st.svc.cfg.users.advertise_org_references),
+            &st.svc.base_url,
+        ),
     )
 }
 
@@ -428,7 +434,7 @@ async fn schema_one(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, GwError> {
-    let s = schema::all_schemas()
+    let s = schema::all_schemas(st.svc.cfg.users.advertise_org_references)
         .into_iter()
         .find(|s| s.id.eq_ignore_ascii_case(&id))
         .ok_or_else(|| GwError::new(404, None, "no such schema"))?;

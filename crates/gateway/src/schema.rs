@@ -22,11 +22,9 @@ fn keep_user(path: &str) -> bool {
             | "emails"
             | "emails.value"
             | "emails.type"
-            | "emails.primary"
             | "phoneNumbers"
             | "phoneNumbers.value"
             | "phoneNumbers.type"
-            | "phoneNumbers.primary"
             | "roles"
             | "roles.value"
             | "groups"
@@ -55,6 +53,12 @@ fn restrict_canonical(s: &mut Schema, attr: &str, values: &[&str]) {
 static USER: LazyLock<ResourceSchema> = LazyLock::new(|| {
     let full = defs::user_resource();
     let mut core = full.core.retain(keep_user);
+    // Genesys requires displayName and always holds a state: neither can be removed.
+    for a in core.attributes.iter_mut() {
+        if a.name == "displayName" || a.name == "active" {
+            a.required = true;
+        }
+    }
     // Genesys keeps work emails; `other` is the read-only primary email (= userName).
     restrict_canonical(&mut core, "emails", &["work"]);
     restrict_canonical(
@@ -85,14 +89,51 @@ pub fn user() -> &'static ResourceSchema {
     &USER
 }
 
+/// The User schemas without the attributes whose values must name something that exists in
+/// the Genesys org (`roles`, enterprise `division`, `routingSkills`, `routingLanguages`): a
+/// generic client cannot know those names. For deployments that drive them from the mapping
+/// file only, and for compliance checkers.
+static USER_PORTABLE: LazyLock<ResourceSchema> = LazyLock::new(|| {
+    // The Genesys extension goes entirely: besides routing it holds only externalIds, which
+    // the Genesys external-id API adds to but a SCIM PUT never removes from.
+    let mut r = USER.clone();
+    r.core = r.core.retain(|p| !p.starts_with("roles"));
+    r.extensions.retain(|e| e.id != schema::GENESYS_USER);
+    for e in r.extensions.iter_mut() {
+        if e.id == schema::ENTERPRISE_USER {
+            *e = e.retain(|p| p != "division");
+        }
+    }
+    r.resource_type
+        .schema_extensions
+        .retain(|x| x.schema != schema::GENESYS_USER);
+    r
+});
+
+static GROUP: LazyLock<ResourceSchema> = LazyLock::new(|| {
+    let full = defs::group_resource();
+    // Genesys keeps no member display names; `members.display` is not RFC 7643 8.7.1 either.
+    ResourceSchema {
+        resource_type: full.resource_type.clone(),
+        core: full.core.retain(|p| p != "members.display"),
+        extensions: full.extensions.clone(),
+    }
+});
+
 /// The Group resource type (Genesys groups: displayName, members; externalId kept by gcprov).
 pub fn group() -> &'static ResourceSchema {
-    defs::group_resource()
+    &GROUP
+}
+
+/// The User resource type as advertised (see [`USER_PORTABLE`]).
+pub fn user_advertised(org_refs: bool) -> &'static ResourceSchema {
+    if org_refs { &USER } else { &USER_PORTABLE }
 }
 
 /// Every schema `/Schemas` lists (resource schemas plus the meta-schemas checkers expect).
-pub fn all_schemas() -> Vec<Schema> {
-    let mut v: Vec<Schema> = user().schemas().cloned().collect();
+pub fn all_schemas(org_refs: bool) -> Vec<Schema> {
+    let users = user_advertised(org_refs);
+    let mut v: Vec<Schema> = users.schemas().cloned().collect();
     v.push(group().core.clone());
     v.push(defs::service_provider_config().clone());
     v.push(defs::resource_type().clone());

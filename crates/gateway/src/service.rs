@@ -300,6 +300,126 @@ impl Service {
         format!("{}/{}/{}", self.base_url, kind.endpoint(), id)
     }
 
+    /// The Genesys userName for an IdP userName (`users.user_name_domain` appended to names
+    /// without `@`: Genesys requires an email address).
+    fn genesys_name(&self, n: &str) -> String {
+        match &self.cfg.users.user_name_domain {
+            Some(d) if !n.contains('@') => format!("{n}@{d}"),
+            _ => n.to_string(),
+        }
+    }
+
+    /// The IdP userName for a Genesys userName (the inverse of [`Self::genesys_name`]).
+    fn idp_name(&self, n: &str) -> String {
+        if let Some(d) = &self.cfg.users.user_name_domain
+            && let Some((local, dom)) = n.rsplit_once('@')
+            && dom.eq_ignore_ascii_case(d)
+            && !local.contains('@')
+        {
+            return local.to_string();
+        }
+        n.to_string()
+    }
+
+    /// Drops what is not advertised from a response (strict clients reject extra attributes).
+    fn outward(&self, mut v: Value) -> Value {
+        if !self.cfg.users.advertise_org_references
+            && let Value::Object(m) = &mut v
+        {
+            m.remove(defs::GENESYS_USER);
+            if let Some(Value::Array(schemas)) = m.get_mut("schemas") {
+                schemas.retain(|s| s.as_str() != Some(defs::GENESYS_USER));
+            }
+            let empty = match m.get_mut(defs::ENTERPRISE_USER) {
+                Some(Value::Object(ext)) => {
+                    ext.remove("division");
+                    ext.is_empty()
+                }
+                _ => false,
+            };
+            if empty {
+                m.remove(defs::ENTERPRISE_USER);
+                if let Some(Value::Array(schemas)) = m.get_mut("schemas") {
+                    schemas.retain(|s| s.as_str() != Some(defs::ENTERPRISE_USER));
+                }
+            }
+            m.remove("roles");
+        }
+        v
+    }
+
+    /// The IdP-facing form of Genesys' user: the read-only `other` email (a mirror of
+    /// userName), Genesys' own external-id authority (a mirror of externalId) and the `primary`
+    /// flags Genesys decides itself are not shown; manager `$ref` points at the gateway.
+    fn tidy_user(&self, m: &mut Map<String, Value>) {
+        for (k, v) in m.iter_mut() {
+            let is_emails = k.eq_ignore_ascii_case("emails");
+            if (is_emails || k.eq_ignore_ascii_case("phoneNumbers"))
+                && let Value::Array(items) = v
+            {
+                if is_emails {
+                    items.retain(|e| {
+                        e.get("type")
+                            .and_then(Value::as_str)
+                            .is_none_or(|t| !t.eq_ignore_ascii_case("other"))
+                    });
+                }
+                for e in items.iter_mut() {
+                    if let Value::Object(o) = e {
+                        o.remove("primary");
+                    }
+                }
+            }
+        }
+        if let Some(Value::Object(ent)) = m.get_mut(defs::ENTERPRISE_USER)
+            && let Some(Value::Object(mgr)) = ent.get_mut("manager")
+            && let Some(id) = mgr.get("value").and_then(Value::as_str).map(str::to_string)
+        {
+            mgr.insert("$ref".into(), json!(self.location(Kind::User, &id)));
+        }
+        if let Some(Value::Object(ext)) = m.get_mut(defs::GENESYS_USER)
+            && let Some(Value::Array(ids)) = ext.get_mut("externalIds")
+        {
+            ids.retain(|x| {
+                x.get("authority")
+                    .and_then(Value::as_str)
+                    .is_none_or(|a| !a.to_ascii_lowercase().starts_with("x-pc:scimv2"))
+            });
+        }
+    }
+
+    /// Keeps the current routing skills/languages when a new resource omits them: they are
+    /// often granted by the mapping file, and a PUT without them must not clear them.
+    fn keep_routing(current: &Resource, new: &mut Resource) {
+        // A Genesys user always has a division: removing the enterprise extension (or its
+        // division) keeps the current one and clears the rest.
+        if let Some(div) = current
+            .extension(defs::ENTERPRISE_USER)
+            .and_then(|e| e.get("division").cloned())
+        {
+            let has = new
+                .extension(defs::ENTERPRISE_USER)
+                .is_some_and(|e| e.keys().any(|k| k.eq_ignore_ascii_case("division")));
+            if !has {
+                new.set_extension_attr(defs::ENTERPRISE_USER, "division", div);
+            }
+        }
+        let Some(cur) = current.extension(defs::GENESYS_USER) else {
+            return;
+        };
+        for key in ["routingSkills", "routingLanguages"] {
+            let Some(val) = cur.get(key).cloned() else {
+                continue;
+            };
+            let missing = new
+                .extension(defs::GENESYS_USER)
+                .is_none_or(|e| !e.keys().any(|k| k.eq_ignore_ascii_case(key)));
+            if missing {
+                new.set_extension_attr(defs::GENESYS_USER, key, val);
+            }
+        }
+    }
+
     /// Gateway representation of a Genesys SCIM user.
     fn user_from_genesys(&self, v: &Versioned<ScimV2User>) -> Result<(UserRecord, Value), GwError> {
         let mut val = serde_json::to_value(&v.resource)
@@ -318,6 +438,10 @@ impl Service {
         if let Value::Object(m) = &mut val {
             remove_ci(m, "password");
             remove_ci(m, "groups");
+            if let Some(Value::String(u)) = m.get_mut("userName") {
+                *u = self.idp_name(u);
+            }
+            self.tidy_user(m);
             let last = v
                 .resource
                 .meta
@@ -355,7 +479,7 @@ impl Service {
             .collect();
         let rec = UserRecord {
             id,
-            user_name: u.user_name.clone().unwrap_or_default(),
+            user_name: self.idp_name(u.user_name.as_deref().unwrap_or_default()),
             external_id: u.external_id.clone(),
             display_name: u.display_name.clone(),
             active: u.active.unwrap_or(true),
@@ -368,7 +492,7 @@ impl Service {
     }
 
     /// The Genesys body for a gateway user resource (read-only parts dropped).
-    fn user_to_genesys(res: &Resource) -> Result<ScimV2User, GwError> {
+    fn user_to_genesys(&self, res: &Resource) -> Result<ScimV2User, GwError> {
         let mut v = res.to_json();
         if let Value::Object(m) = &mut v {
             for k in ["id", "meta", "groups"] {
@@ -393,6 +517,9 @@ impl Service {
                 format!("the user cannot be mapped to Genesys Cloud: {e}"),
             )
         })?;
+        if let Some(u) = g.user_name.as_mut() {
+            *u = self.genesys_name(u);
+        }
         // Genesys requires displayName; IdPs that send only `name` get one derived from it.
         if g.display_name
             .as_deref()
@@ -663,7 +790,7 @@ impl Service {
             .map(str::to_string)
             .unwrap_or_else(|| ETag::weak(tag.to_string()).to_string());
         let res = Resource::from_json(v)?;
-        Ok((proj.apply(&res, kind.schema()), etag))
+        Ok((self.outward(proj.apply(&res, kind.schema())), etag))
     }
 
     /// Current ETag of a resource in the read model.
@@ -843,7 +970,7 @@ impl Service {
             } else {
                 r
             };
-            resources.push(proj.apply(&r, k.schema()));
+            resources.push(self.outward(proj.apply(&r, k.schema())));
         }
         Ok(query::ListResponse {
             total_results: total,
@@ -905,7 +1032,7 @@ impl Service {
         let proj = Projection::new(p.attributes.as_deref(), p.excluded_attributes.as_deref())?;
         let mut reply = Reply::ok(status, v.clone());
         let r = Resource::from_json(v)?;
-        reply.body = Some(proj.apply(&r, kind.schema()));
+        reply.body = Some(self.outward(proj.apply(&r, kind.schema())));
         Ok(reply)
     }
 
@@ -945,7 +1072,7 @@ impl Service {
                 }
             };
         }
-        let g = Self::user_to_genesys(&res)?;
+        let g = self.user_to_genesys(&res)?;
         let _slot = self.slot().await?;
         if self.shadow() {
             let id = uuid::Uuid::new_v4().to_string();
@@ -956,7 +1083,11 @@ impl Service {
         }
         // A soft-deleted Genesys user with this userName is restored instead of duplicated.
         if self.cfg.users.restore_deleted {
-            match self.genesys.find_deleted_user_by_email(&user_name).await {
+            match self
+                .genesys
+                .find_deleted_user_by_email(&self.genesys_name(&user_name))
+                .await
+            {
                 Ok(Some(u)) => {
                     if let (Some(id), Some(version)) = (u.id.clone(), u.version) {
                         match self.genesys.restore_user(&id, version).await {
@@ -993,7 +1124,7 @@ impl Service {
                 // earlier attempt of this very request succeeded): refresh and decide.
                 let found = self
                     .genesys
-                    .scim_find_user(&user_name)
+                    .scim_find_user(&self.genesys_name(&user_name))
                     .await
                     .map_err(|e| from_genesys(&e, self.retry_after()))?;
                 let Some(found) = found else {
@@ -1071,7 +1202,7 @@ impl Service {
             new.into_json(),
             defs::user_resource(),
         )?;
-        let g = Self::user_to_genesys(&res)?;
+        let g = self.user_to_genesys(&res)?;
         let _slot = self.slot().await?;
         if self.shadow() {
             trace.ok("scim.users.replace", id, true);
@@ -1139,7 +1270,8 @@ impl Service {
             let new = change(&current)?;
             let mut nv = new.into_json();
             normalize(&mut nv, &self.cfg.normalize);
-            let new = Resource::from_json(nv)?;
+            let mut new = Resource::from_json(nv)?;
+            Self::keep_routing(&current, &mut new);
             self.check_policy(Kind::User, &new.to_json(), trace)?;
             if new.active() == Some(false)
                 && cur.active
@@ -1148,7 +1280,7 @@ impl Service {
                 self.delete_user_inner(id, None, trace).await?;
                 return Err(GwError::not_found("User", id));
             }
-            let g = Self::user_to_genesys(&new)?;
+            let g = self.user_to_genesys(&new)?;
             let _slot = self.slot().await?;
             if self.shadow() {
                 trace.ok("scim.users.replace", id, true);
@@ -1236,6 +1368,7 @@ impl Service {
     ) -> Result<Reply, GwError> {
         Self::require(&ctx.caller, Role::Provisioner)?;
         normalize_patch(&mut body, &self.cfg.normalize);
+        strip_extension_schemas(&mut body);
         let patch = PatchRequest::from_json(&body)?;
         let mut trace = Trace::default();
         let r = self
@@ -2002,6 +2135,27 @@ impl Service {
         let n_groups = names.len();
         self.synced.store(true, Ordering::SeqCst);
         Ok((seen_users.len(), n_groups))
+    }
+}
+
+/// A PATCH whose path is a whole extension URN may carry `schemas` inside its value (some
+/// clients copy the extension object as they read it); that key is not an attribute.
+fn strip_extension_schemas(body: &mut Value) {
+    let Some(ops) = body.as_object_mut().and_then(|o| {
+        o.iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
+            .map(|(_, v)| v)
+    }) else {
+        return;
+    };
+    for op in ops.as_array_mut().into_iter().flatten() {
+        let is_ext = op
+            .get("path")
+            .and_then(Value::as_str)
+            .is_some_and(|p| p.to_ascii_lowercase().starts_with("urn:") && !p.contains('['));
+        if is_ext && let Some(Value::Object(v)) = op.get_mut("value") {
+            remove_ci(v, "schemas");
+        }
     }
 }
 
