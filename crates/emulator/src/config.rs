@@ -90,6 +90,10 @@ pub struct FaultConfig {
     pub drop_probability: f64,
     /// The next `requests` API requests get a 429 with `Retry-After: retryAfterSeconds`.
     pub rate_limit_storm: Option<RateLimitStorm>,
+    /// Token revocation: after this many further login/API requests every issued token is
+    /// revoked (once), so the request that reaches the count and later ones get 401 until the
+    /// client logs in again.
+    pub revoke_tokens_after_requests: Option<u64>,
     /// Upper bound on the number of injected faults (errors, drops, storm 429s, latencies).
     pub max_faults: Option<u64>,
     /// Only requests whose route template starts with one of these (e.g. `/api/v2/users`)

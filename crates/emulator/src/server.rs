@@ -46,6 +46,7 @@ pub(crate) struct FaultState {
     pub rng: rand::rngs::StdRng,
     pub injected: u64,
     pub storm_left: u64,
+    pub revoke_countdown: Option<u64>,
 }
 
 #[derive(Default)]
@@ -96,6 +97,7 @@ impl App {
             .as_ref()
             .map(|s| s.requests)
             .unwrap_or(0);
+        f.revoke_countdown = config.revoke_tokens_after_requests;
         f.injected = 0;
         f.config = config;
     }
@@ -265,6 +267,7 @@ impl Emulator {
                 rng: rand::rngs::StdRng::seed_from_u64(config.rng_seed),
                 injected: 0,
                 storm_left: 0,
+                revoke_countdown: None,
             }),
             stats: Mutex::new(Stats::default()),
             clock_offset_ms: AtomicI64::new(0),
@@ -418,6 +421,24 @@ enum Fault {
 }
 
 fn decide_fault(app: &App, template: &str) -> (Fault, u64) {
+    let revoke = {
+        let mut f = app.faults.lock();
+        match f.revoke_countdown {
+            Some(n) if n <= 1 => {
+                f.revoke_countdown = None;
+                f.injected += 1;
+                true
+            }
+            Some(n) => {
+                f.revoke_countdown = Some(n - 1);
+                false
+            }
+            None => false,
+        }
+    };
+    if revoke {
+        app.revoke_all_tokens();
+    }
     let mut f = app.faults.lock();
     let c = &f.config;
     let active = c.error_probability > 0.0

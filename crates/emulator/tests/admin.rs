@@ -200,3 +200,29 @@ roles = ["agent"]
     assert_eq!(r.status(), 403);
     assert!(gcprov_emulator::Seed::from_json_str("{\"users\": [{\"nme\": 1}]}").is_err());
 }
+
+#[tokio::test]
+async fn token_revocation_fault_after_n_requests() {
+    let ctx = start().await;
+    put_faults(&ctx, json!({"revokeTokensAfterRequests": 3})).await;
+    assert_eq!(ctx.get("/api/v2/users").await.status(), 200);
+    assert_eq!(ctx.get("/api/v2/users").await.status(), 200);
+    let r = ctx.get("/api/v2/users").await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(json(r).await["code"], "bad.credentials");
+    let t = token(
+        &ctx.http,
+        &ctx.emu.base_url(),
+        ctx.emu.admin_client_id(),
+        ctx.emu.admin_client_secret(),
+    )
+    .await;
+    let r = ctx
+        .http
+        .get(ctx.url("/api/v2/users"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "revoked once; a new token works");
+}
