@@ -105,7 +105,13 @@ impl StoreOptions {
 
     /// A SQLite file `gcprov.db` under `dir` (created if missing).
     pub fn sqlite_in_dir(dir: &Path) -> Self {
-        Self::new(format!("sqlite://{}", dir.join("gcprov.db").display()))
+        // sqlx percent-decodes the URL path and cuts it at `?`/`#`: escape those three.
+        let path = dir.join("gcprov.db").display().to_string();
+        let escaped = path
+            .replace('%', "%25")
+            .replace('?', "%3F")
+            .replace('#', "%23");
+        Self::new(format!("sqlite://{escaped}"))
     }
 
     pub fn pg_schema(mut self, schema: impl Into<String>) -> Self {

@@ -514,3 +514,18 @@ fn canonical_encoding_is_sorted_compact_and_stable() {
     assert_eq!(h.len(), 64);
     assert!(entry_hash("not-hex", b"x").is_err());
 }
+
+#[tokio::test]
+async fn sqlite_data_dir_with_url_special_characters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("odd %20 dir?x#y");
+    let store = Store::open(StoreOptions::sqlite_in_dir(&dir))
+        .await
+        .unwrap();
+    store.append(entry(1), vec![]).await.unwrap();
+    store.close().await;
+    assert!(
+        dir.join("gcprov.db").exists(),
+        "the database is where the user asked"
+    );
+}
