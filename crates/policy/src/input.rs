@@ -448,6 +448,23 @@ pub struct RecordReport {
     pub user_name: Option<String>,
     #[serde(flatten)]
     pub decision: Decision,
+    /// Who created the resource, when a scan looked it up (Genesys audits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<CreatedBy>,
+}
+
+/// The creator of a resource according to the platform's audit trail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedBy {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_id: Option<String>,
 }
 
 /// Counts over all records.
@@ -488,6 +505,14 @@ impl CheckReport {
                 r.user_name.as_deref().unwrap_or("(no userName)"),
                 r.decision.outcome.as_str()
             ));
+            if let Some(c) = &r.created_by {
+                s.push_str(&format!(
+                    "  created by user {} client {} at {}\n",
+                    c.user_id.as_deref().unwrap_or("-"),
+                    c.client_id.as_deref().unwrap_or("-"),
+                    c.at.as_deref().unwrap_or("-")
+                ));
+            }
             for v in r.decision.all() {
                 s.push_str(&format!(
                     "  {:<7} {} {}: {} [rule {}]\n",
@@ -528,6 +553,7 @@ pub fn check_records(policy: &Policy, records: &[Record], ctx: &EvalContext<'_>)
             location: r.location.clone(),
             user_name,
             decision,
+            created_by: None,
         });
     }
     CheckReport {
