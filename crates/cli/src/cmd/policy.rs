@@ -33,6 +33,10 @@ pub struct ScanArgs {
     /// outbox event (so a SIEM receives it).
     #[arg(long)]
     audit: bool,
+    /// For each rejected user, look up who created it in the Genesys audit trail
+    /// (`POST /api/v2/audits/query/realtime`, last 14 days, service Directory, action Create).
+    #[arg(long)]
+    who_created: bool,
     #[command(flatten)]
     store: super::store_config::StoreArgs,
 }
@@ -111,7 +115,7 @@ async fn scan(a: ScanArgs) -> anyhow::Result<()> {
         client.scim_list_users(None),
         client.scim_list_users(Some("active eq false")),
     ]);
-    let result = gcprov_policy::scan::scan(
+    let mut result = gcprov_policy::scan::scan(
         &policy,
         users,
         "genesys",
@@ -127,6 +131,19 @@ async fn scan(a: ScanArgs) -> anyhow::Result<()> {
             out.push('\n');
         }
         std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if a.who_created {
+        for r in result
+            .report
+            .records
+            .iter_mut()
+            .filter(|r| r.decision.is_rejected())
+        {
+            let Some(id) = r.location.strip_prefix("genesys:users/") else {
+                continue;
+            };
+            r.created_by = who_created(&client, id).await?;
+        }
     }
     if a.audit {
         append_audit(&a.store, &result.records).await?;
@@ -151,6 +168,53 @@ async fn scan(a: ScanArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The `Create` audit of a user in the last 14 days (the realtime query's documented window
+/// for some services; older creations are reported as unknown).
+async fn who_created(
+    client: &gcprov_genesys::GenesysClient,
+    user_id: &str,
+) -> anyhow::Result<Option<gcprov_policy::input::CreatedBy>> {
+    use gcprov_genesys::models::{AuditQueryFilter, AuditRealtimeQueryRequest};
+    use time::format_description::well_known::Rfc3339;
+    let end = time::OffsetDateTime::now_utc();
+    let start = end - time::Duration::days(14);
+    let interval = format!(
+        "{}/{}",
+        start.format(&Rfc3339).context("time format")?,
+        end.format(&Rfc3339).context("time format")?
+    );
+    let filter = |p: &str, v: &str| AuditQueryFilter {
+        property: Some(p.to_string()),
+        value: Some(v.to_string()),
+    };
+    let body = AuditRealtimeQueryRequest {
+        interval: Some(interval),
+        service_name: Some("Directory".into()),
+        filters: Some(vec![
+            filter("EntityId", user_id),
+            filter("Action", "Create"),
+        ]),
+        page_number: Some(1),
+        page_size: Some(1),
+        ..Default::default()
+    };
+    let res = client
+        .audit_realtime_query(&body)
+        .await
+        .with_context(|| format!("audit query for user {user_id} failed"))?;
+    Ok(res
+        .entities
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .map(|a| gcprov_policy::input::CreatedBy {
+            user_id: a.user.and_then(|u| u.id),
+            client_id: a.client.and_then(|c| c.id),
+            at: a.event_date,
+            audit_id: a.id,
+        }))
 }
 
 /// One audit entry (action `policy.scan`, target the Genesys user id) and one outbox event per
