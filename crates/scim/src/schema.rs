@@ -185,14 +185,12 @@ impl Attribute {
         if !self.canonical_values.is_empty() {
             m.insert("canonicalValues".into(), json!(self.canonical_values));
         }
-        if self.attr_type != AttrType::Complex {
-            m.insert("caseExact".into(), json!(self.case_exact));
-        }
+        // Every characteristic is written for every attribute (strict discovery clients
+        // prefer explicit values to RFC defaults); none is ever null.
+        m.insert("caseExact".into(), json!(self.case_exact));
         m.insert("mutability".into(), json!(self.mutability));
         m.insert("returned".into(), json!(self.returned));
-        if self.attr_type != AttrType::Complex && self.attr_type != AttrType::Boolean {
-            m.insert("uniqueness".into(), json!(self.uniqueness));
-        }
+        m.insert("uniqueness".into(), json!(self.uniqueness));
         if self.attr_type == AttrType::Reference {
             m.insert("referenceTypes".into(), json!(self.reference_types));
         }
