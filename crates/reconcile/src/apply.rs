@@ -311,7 +311,7 @@ impl Exec<'_> {
         }
         let mut attempts = 0;
         loop {
-            match self.exec_steps(item, target.as_ref(), &steps).await {
+            match self.exec_steps(item, target.as_deref(), &steps).await {
                 Ok((id, corr)) => {
                     return self
                         .finish_user(i, item, ItemOutcome::Applied, Some(id), corr)
@@ -363,10 +363,12 @@ impl Exec<'_> {
                             "the user changed since the plan (version differs)",
                         ));
                     }
-                    target = actual.map(|a| Target {
-                        id: a.id,
-                        version: a.version,
-                        state: a.state,
+                    target = actual.map(|a| {
+                        Box::new(Target {
+                            id: a.id,
+                            version: a.version,
+                            state: a.state,
+                        })
                     });
                     steps = next;
                 }
@@ -416,9 +418,17 @@ impl Exec<'_> {
                 let Some(want) = &item.want else {
                     return Ok(None);
                 };
-                let found = match self.client.find_user_by_email(&want.email).await? {
+                let found = match self
+                    .client
+                    .find_user_by_email(want.email.as_deref().unwrap_or(&item.key))
+                    .await?
+                {
                     Some(u) => Some(u),
-                    None => self.client.find_deleted_user_by_email(&want.email).await?,
+                    None => {
+                        self.client
+                            .find_deleted_user_by_email(want.email.as_deref().unwrap_or(&item.key))
+                            .await?
+                    }
                 };
                 match found.and_then(|u| u.id) {
                     Some(id) => id,
@@ -462,7 +472,7 @@ impl Exec<'_> {
             };
             let body = CreateUser {
                 name: w.name.clone(),
-                email: w.email.clone(),
+                email: w.email.clone().unwrap_or_else(|| item.key.clone()),
                 division_id: w.division_id.clone(),
                 department: w.department.clone(),
                 title: w.title.clone(),

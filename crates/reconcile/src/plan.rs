@@ -98,8 +98,9 @@ pub struct Guard {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Want {
-    pub user_name: String,
-    pub email: String,
+    /// Email when it differs from the item's userName (`key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
@@ -225,7 +226,7 @@ pub struct Steps {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<UserState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attrs: Option<AttrPatch>,
+    pub attrs: Option<Box<AttrPatch>>,
     /// Skills to add or re-rate (`PATCH …/routingskills/bulk`), or the full list when
     /// `skills_replace` (`PUT …/routingskills/bulk`, which also removes the others).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -284,9 +285,9 @@ pub struct UserItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<Target>,
+    pub target: Option<Box<Target>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub want: Option<Want>,
+    pub want: Option<Box<Want>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
     pub steps: Steps,
@@ -624,10 +625,10 @@ pub fn diff_user(
     let Some(a) = actual else {
         steps.create = true;
         if let Some(x) = &want.external_id {
-            steps.attrs = Some(AttrPatch {
+            steps.attrs = Some(Box::new(AttrPatch {
                 employee_id: Some(x.clone()),
                 ..Default::default()
-            });
+            }));
         }
         if let Some(s) = &want.skills {
             steps.skills_put = s.clone();
@@ -682,7 +683,7 @@ pub fn diff_user(
         p.employee_id = want.external_id.clone();
     }
     if !p.is_empty() {
-        steps.attrs = Some(p);
+        steps.attrs = Some(Box::new(p));
     }
     if let Some(ws) = &want.skills {
         let have = a.skills.as_deref().unwrap_or(&[]);
@@ -776,8 +777,11 @@ pub struct Planner<'a> {
     policy: Option<&'a Policy>,
     index: Index,
     claimed: Vec<Option<Claim>>,
-    seen: HashMap<String, Claim>,
-    items: Vec<Option<UserItem>>,
+    /// Hash of `u:{userName}` / `x:{externalId}` → claim (a hash keeps a million keys small; a
+    /// collision can only report a false duplicate, never cause a write).
+    seen: HashMap<u64, Claim>,
+    items: Vec<UserItem>,
+    dead: Vec<usize>,
     rejected: Vec<Rejected>,
     conflicts: Vec<MatchConflict>,
     warnings: BTreeMap<String, u64>,
@@ -817,6 +821,7 @@ impl<'a> Planner<'a> {
             claimed: vec![None; org.users.len()],
             seen: HashMap::new(),
             items: Vec::new(),
+            dead: Vec::new(),
             rejected: Vec::new(),
             conflicts: Vec::new(),
             warnings: BTreeMap::new(),
@@ -875,20 +880,13 @@ impl<'a> Planner<'a> {
     pub fn push(&mut self, d: DesiredUser) {
         self.desired += 1;
         // Duplicates inside the desired state: both records are left out.
-        let mut keys = vec![format!("u:{}", d.user_name.to_lowercase())];
-        if let Some(x) = &d.external_id {
-            keys.push(format!("x:{x}"));
-        }
-        for k in &keys {
+        let keys = seen_keys(&d);
+        for (n, k) in keys.iter().enumerate() {
             if let Some(prev) = self.seen.get(k).copied() {
                 if let Some(i) = prev.item {
-                    self.items[i] = None;
+                    self.dead.push(i);
                 }
-                let what = if k.starts_with("u:") {
-                    "userName"
-                } else {
-                    "externalId"
-                };
+                let what = if n == 0 { "userName" } else { "externalId" };
                 self.conflict(
                     &d,
                     "duplicate",
@@ -948,7 +946,7 @@ impl<'a> Planner<'a> {
             && let Some(prev) = self.claimed[f as usize]
         {
             if let Some(i) = prev.item {
-                self.items[i] = None;
+                self.dead.push(i);
             }
             self.conflict(
                 &d,
@@ -996,12 +994,14 @@ impl<'a> Planner<'a> {
                 action,
                 key: d.user_name.clone(),
                 line: Some(d.line),
-                target: actual.map(|a| Target {
-                    id: a.id.clone(),
-                    version: a.version,
-                    state: a.state,
+                target: actual.map(|a| {
+                    Box::new(Target {
+                        id: a.id.clone(),
+                        version: a.version,
+                        state: a.state,
+                    })
                 }),
-                want: Some(want),
+                want: Some(Box::new(want)),
                 changes,
                 steps,
                 groups_add,
@@ -1011,10 +1011,12 @@ impl<'a> Planner<'a> {
                 action: UserAction::Membership,
                 key: d.user_name.clone(),
                 line: Some(d.line),
-                target: actual.map(|a| Target {
-                    id: a.id.clone(),
-                    version: a.version,
-                    state: a.state,
+                target: actual.map(|a| {
+                    Box::new(Target {
+                        id: a.id.clone(),
+                        version: a.version,
+                        state: a.state,
+                    })
                 }),
                 want: None,
                 changes: Vec::new(),
@@ -1028,16 +1030,12 @@ impl<'a> Planner<'a> {
             }
         };
         let idx = self.items.len();
-        self.items.push(Some(item));
+        self.items.push(item);
         claim.item = Some(idx);
         if let Some(f) = found {
             self.claimed[f as usize] = Some(claim);
         }
-        let mut keys = vec![format!("u:{}", d.user_name.to_lowercase())];
-        if let Some(x) = &d.external_id {
-            keys.push(format!("x:{x}"));
-        }
-        for k in keys {
+        for k in seen_keys(&d) {
             self.seen.insert(k, claim);
         }
     }
@@ -1097,8 +1095,7 @@ impl<'a> Planner<'a> {
             ok
         });
         Want {
-            user_name: d.user_name.clone(),
-            email: d.effective_email().to_string(),
+            email: d.email.clone().filter(|e| e != &d.user_name),
             name: d.effective_name(),
             external_id: d.external_id.clone(),
             title: d.title.clone(),
@@ -1168,15 +1165,15 @@ impl<'a> Planner<'a> {
                     },
                 ),
             };
-            self.items.push(Some(UserItem {
+            self.items.push(UserItem {
                 action,
                 key: u.email.clone(),
                 line: None,
-                target: Some(Target {
+                target: Some(Box::new(Target {
                     id: u.id.clone(),
                     version: u.version,
                     state: u.state,
-                }),
+                })),
                 want: None,
                 changes: vec![Change {
                     field: "state".into(),
@@ -1193,13 +1190,23 @@ impl<'a> Planner<'a> {
                 steps,
                 groups_add: Vec::new(),
                 groups_remove: Vec::new(),
-            }));
+            });
         }
-        // Compact (duplicates were tombstoned) and remap item indexes.
-        let mut users = Vec::with_capacity(self.items.len());
-        for it in self.items.into_iter().flatten() {
-            users.push(it);
-        }
+        // Drop the items of duplicates, in place (memberships are built after this).
+        let mut dead = std::mem::take(&mut self.dead);
+        dead.sort_unstable();
+        dead.dedup();
+        let (mut k, mut di) = (0usize, 0usize);
+        let mut users = std::mem::take(&mut self.items);
+        users.retain(|_| {
+            let keep = !(di < dead.len() && dead[di] == k);
+            if !keep {
+                di += 1;
+            }
+            k += 1;
+            keep
+        });
+        users.shrink_to_fit();
         // Memberships, grouped per group in first-seen order.
         let mut groups_to_create: Vec<GroupItem> = Vec::new();
         let mut order: Vec<String> = Vec::new();
@@ -1318,4 +1325,19 @@ pub fn plan_from_iter(
         p.push(d?);
     }
     Ok(p.finish())
+}
+
+fn seen_keys(d: &DesiredUser) -> Vec<u64> {
+    use std::hash::{Hash, Hasher};
+    let h = |tag: u8, v: &str| {
+        let mut s = std::collections::hash_map::DefaultHasher::new();
+        tag.hash(&mut s);
+        v.hash(&mut s);
+        s.finish()
+    };
+    let mut keys = vec![h(b'u', &d.user_name.to_lowercase())];
+    if let Some(x) = &d.external_id {
+        keys.push(h(b'x', x));
+    }
+    keys
 }
