@@ -218,6 +218,45 @@ async fn oauth_clients_commands_end_to_end_without_leaking_the_secret() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("replaces one whose delivery had failed"));
 
+    // --reveal on a terminal (a pseudo-terminal from util-linux `script`, when present).
+    let mut revealed: Vec<String> = Vec::new();
+    if Command::new("script").arg("--version").output().is_ok() {
+        let cmd = format!(
+            "{} oauth-clients rotate-secret cli-app --reveal",
+            env!("CARGO_BIN_EXE_gcprov")
+        );
+        let o = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("GENESYS_CLIENT_ID", ctx.emu.admin_client_id())
+            .env("GENESYS_CLIENT_SECRET", ctx.emu.admin_client_secret())
+            .env("GENESYS_API_URL", ctx.emu.base_url())
+            .env_remove("GENESYS_REGION")
+            .env_remove("GCPROV_DATABASE_URL")
+            .env("GCPROV_DATA_DIR", ctx.dir.path().join("data"))
+            .env("GCPROV_OAUTH_CONFIG", &cfg)
+            .env("GCPROV_LOG", "warn")
+            .output()
+            .expect("script");
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(o.status.success(), "{out}");
+        let secret = out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("client_secret:"))
+            .map(|s| s.trim().to_string())
+            .expect("the secret is shown on the terminal");
+        let chars: Vec<char> = secret.chars().collect();
+        let masked: String = chars[..4]
+            .iter()
+            .chain(['…'].iter())
+            .chain(chars[chars.len() - 4..].iter())
+            .collect();
+        assert!(out.contains(&masked), "{out}");
+        assert!(out.contains("delivered to terminal"), "{out}");
+        revealed.push(secret);
+    } else {
+        eprintln!("`script` not found: the --reveal-on-a-TTY case is not exercised");
+    }
+
     // disable and delete
     let o = ctx.run(&cfg, &["disable", "cli-app"]);
     all.push_str(&text(&o));
@@ -246,6 +285,10 @@ async fn oauth_clients_commands_end_to_end_without_leaking_the_secret() {
         "audit rows are in the database"
     );
     assert!(all.contains("DEBUG"), "debug logging was on");
+    for s in &revealed {
+        assert!(!db.contains(s.as_str()), "revealed secret in the database");
+        assert!(!all.contains(s.as_str()), "revealed secret in other output");
+    }
     for s in &found {
         assert!(s.len() >= 16);
         assert!(!all.contains(s.as_str()), "secret in output or logs");
