@@ -157,7 +157,8 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating a SQLite file if needed), runs embedded migrations and starts the writer.
-    /// Must be called inside a Tokio runtime.
+    /// Must be called inside a Tokio runtime; the store's writer task lives on that runtime, so
+    /// use the store from the runtime that opened it.
     pub async fn open(opts: StoreOptions) -> Result<Store> {
         let url = opts.url.trim();
         let pool = if url.starts_with("sqlite:") {
@@ -219,7 +220,12 @@ async fn open_sqlite(url: &str, opts: &StoreOptions) -> Result<SqlitePool> {
         && !parent.as_os_str().is_empty()
         && !parent.exists()
     {
-        std::fs::create_dir_all(parent).map_err(|e| StoreError::DataDir {
+        // The store holds audit data: keep the directory private to its owner.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(parent).map_err(|e| StoreError::DataDir {
             path: parent.display().to_string(),
             message: e.to_string(),
         })?;
