@@ -202,6 +202,8 @@ pub struct Db {
     pub by_external: HashMap<(Box<str>, Box<str>), Uuid>,
     pub clients: HashMap<String, Client>,
     pub audits: Vec<Audit>,
+    /// Bumped whenever a user is added or renamed (invalidates the listing order cache).
+    pub user_gen: u64,
 }
 
 /// Max audit entries kept (oldest dropped first) so long runs stay bounded in memory.
@@ -273,6 +275,7 @@ impl Db {
 
     /// Insert a new user, maintaining the indexes. The caller checked uniqueness.
     pub fn insert_user(&mut self, user: User) {
+        self.user_gen += 1;
         self.by_email
             .insert(user.email.to_lowercase().into_boxed_str(), user.id);
         for (a, k) in &user.external_ids {

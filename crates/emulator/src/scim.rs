@@ -1368,6 +1368,7 @@ fn commit(
     } else {
         db.by_email.insert(key.into_boxed_str(), id);
     }
+    db.user_gen += 1;
     audit(
         db,
         now,

@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     pub max_request_bytes: usize,
     pub rng_seed: u64,
     pub revocations: AtomicU64,
+    /// (user generation, user ids sorted by lower-cased name then id).
+    pub name_order: Mutex<(u64, Arc<Vec<uuid::Uuid>>)>,
 }
 
 /// Shared application state.
@@ -275,6 +277,7 @@ impl Emulator {
             max_request_bytes: config.max_request_bytes,
             rng_seed: config.rng_seed,
             revocations: AtomicU64::new(0),
+            name_order: Mutex::new((u64::MAX, Arc::new(Vec::new()))),
         }));
         app.set_faults(config.faults.clone());
         let router = router(app.clone());

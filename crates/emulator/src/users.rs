@@ -245,10 +245,26 @@ pub async fn list(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Res
     let expand = Expand::from_list(&q.all("expand"));
     let db = app.db.read();
     let mut found: Vec<&User> = if ids.is_empty() {
-        db.users
-            .values()
+        let order = name_order(&app, &db);
+        let mut v: Vec<&User> = order
+            .iter()
+            .filter_map(|i| db.users.get(i))
             .filter(|u| state.is_none_or(|s| u.state == s))
-            .collect()
+            .collect();
+        if desc {
+            v.reverse();
+        }
+        let total = v.len();
+        let entities = page
+            .slice(&v)
+            .into_iter()
+            .map(|u| user_json(&db, u, expand))
+            .collect();
+        let extra = q
+            .get("state")
+            .map(|s| format!("&state={s}"))
+            .unwrap_or_default();
+        return Ok(ok(listing("/api/v2/users", &extra, page, total, entities)));
     } else {
         ids.iter()
             .filter_map(|i| parse_uuid(i))
@@ -256,12 +272,7 @@ pub async fn list(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Res
             .filter(|u| state.is_none_or(|s| u.state == s))
             .collect()
     };
-    found.sort_by(|a, b| {
-        a.name
-            .to_lowercase()
-            .cmp(&b.name.to_lowercase())
-            .then(a.id.cmp(&b.id))
-    });
+    found.sort_by_cached_key(|u| (u.name.to_lowercase(), u.id));
     if desc {
         found.reverse();
     }
@@ -276,6 +287,24 @@ pub async fn list(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Res
         extra = format!("&state={s}");
     }
     Ok(ok(listing("/api/v2/users", &extra, page, total, entities)))
+}
+
+/// User ids ordered by lower-cased name then id, cached until a user is added or renamed.
+fn name_order(app: &App, db: &Db) -> std::sync::Arc<Vec<Uuid>> {
+    let mut cache = app.name_order.lock();
+    if cache.0 != db.user_gen {
+        let mut v: Vec<(String, Uuid)> = db
+            .users
+            .values()
+            .map(|u| (u.name.to_lowercase(), u.id))
+            .collect();
+        v.sort_unstable();
+        *cache = (
+            db.user_gen,
+            std::sync::Arc::new(v.into_iter().map(|(_, id)| id).collect()),
+        );
+    }
+    cache.1.clone()
 }
 
 pub async fn get_one(
@@ -637,6 +666,7 @@ pub async fn patch(
         u.version += 1;
         u.modified_ms = now;
     }
+    db.user_gen += 1;
     let name = db.users[&uid].name.to_string();
     audit(
         db,
@@ -784,11 +814,7 @@ pub fn run_user_search(app: &App, mut req: SearchRequest) -> Result<Value, ApiEr
         .filter(|u| state_named || u.state != UState::Deleted)
         .filter(|u| search::eval(&req.query, &|f| user_field(&db, u, f)))
         .collect();
-    hits.sort_by(|a, b| {
-        let ka = user_field(&db, a, &sort_by).join(",").to_lowercase();
-        let kb = user_field(&db, b, &sort_by).join(",").to_lowercase();
-        ka.cmp(&kb).then(a.id.cmp(&b.id))
-    });
+    hits.sort_by_cached_key(|u| (user_field(&db, u, &sort_by).join(",").to_lowercase(), u.id));
     if desc {
         hits.reverse();
     }
