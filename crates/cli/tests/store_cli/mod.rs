@@ -437,3 +437,51 @@ fn uuid_like() -> String {
         .as_nanos();
     format!("{:x}{:x}", nanos, std::process::id())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follow_prints_new_entries() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let url = db_url(dir.path());
+    let store = Store::open(StoreOptions::new(url.clone())).await.unwrap();
+    seed(&store, 2).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gcprov"))
+        .args([
+            "audit",
+            "tail",
+            "--database",
+            &url,
+            "-n",
+            "1",
+            "--follow",
+            "--json",
+        ])
+        .env_remove("GCPROV_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if tx.send(v["seq"].as_i64().unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // A generous bound only so a broken build fails instead of hanging; no timing is asserted.
+    let wait = std::time::Duration::from_secs(120);
+    let first = rx.recv_timeout(wait).unwrap();
+    assert_eq!(first, 2, "the last existing entry first");
+    seed(&store, 3).await;
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        got.push(rx.recv_timeout(wait).unwrap());
+    }
+    assert_eq!(got, vec![3, 4, 5]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    store.close().await;
+}
