@@ -305,3 +305,132 @@ fn debug_output_never_shows_secrets() {
             .unwrap();
     assert!(!format!("{seed:?}").contains("seed-secret-value"));
 }
+
+#[tokio::test]
+async fn scim_paging_projection_and_list_order() {
+    let ctx = start().await;
+    for i in 0..30 {
+        let body = json!({"userName": format!("p{i:02}@example.com"), "displayName": format!("Person {i:02}")});
+        let r = ctx
+            .http
+            .post(ctx.url("/api/v2/scim/v2/Users"))
+            .bearer_auth(&ctx.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let v = json(ctx.get("/api/v2/scim/v2/Users").await).await;
+    assert_eq!(v["totalResults"], 30);
+    assert_eq!(v["itemsPerPage"], 25);
+    assert_eq!(v["startIndex"], 1);
+    let v = json(
+        ctx.get("/api/v2/scim/v2/Users?startIndex=26&count=10")
+            .await,
+    )
+    .await;
+    assert_eq!(v["itemsPerPage"], 5);
+    let v = json(ctx.get("/api/v2/scim/v2/Users?count=0").await).await;
+    assert_eq!(v["itemsPerPage"], 0);
+    assert_eq!(v["totalResults"], 30);
+    let v = json(
+        ctx.get(
+            "/api/v2/scim/v2/Users?filter=userName%20eq%20p01@example.com&attributes=displayName",
+        )
+        .await,
+    )
+    .await;
+    let r = &v["Resources"][0];
+    assert_eq!(r["displayName"], "Person 01");
+    assert!(r.get("emails").is_none() && r.get("id").is_some() && r.get("meta").is_some());
+    // native listing is ordered by name, both ways
+    let asc = json(ctx.get("/api/v2/users?pageSize=3").await).await;
+    assert_eq!(asc["entities"][0]["name"], "Person 00");
+    assert_eq!(asc["entities"][2]["name"], "Person 02");
+    let desc = json(
+        ctx.get("/api/v2/users?pageSize=3&sortOrder=descending")
+            .await,
+    )
+    .await;
+    assert_eq!(desc["entities"][0]["name"], "Person 29");
+}
+
+#[tokio::test]
+async fn disabled_clients_lose_their_tokens_and_roles_cannot_escalate() {
+    let seed = Seed::from_json_str(r#"{"roles": [{"name": "clients", "permissions": ["oauth:client:*"]}, {"name": "users", "permissions": ["directory:user:add"]}],
+        "oauthClients": [{"id": "mgr", "name": "mgr", "secret": "s", "roles": ["clients"]}]}"#).unwrap();
+    let ctx = start_with(EmulatorConfig {
+        seed: Some(seed),
+        rate_limit_per_minute: None,
+        ..Default::default()
+    })
+    .await;
+    let roles = json(ctx.get("/api/v2/authorization/roles").await).await;
+    let users_role = roles["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "users")
+        .unwrap()["id"]
+        .clone();
+    let did = json(ctx.get("/api/v2/authorization/divisions/home").await).await["id"].clone();
+    let mgr = token(&ctx.http, &ctx.emu.base_url(), "mgr", "s").await;
+    let body = json!({"name": "x", "authorizedGrantType": "CLIENT-CREDENTIALS", "roleDivisions": [{"roleId": users_role, "divisionId": did}]});
+    let r = ctx
+        .http
+        .post(ctx.url("/api/v2/oauth/clients"))
+        .bearer_auth(&mgr)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        403,
+        "a client cannot grant permissions it does not hold"
+    );
+    assert!(
+        json(r).await["message"]
+            .as_str()
+            .unwrap()
+            .contains("directory:user:add")
+    );
+    // the admin can; then disabling the new client kills its live token
+    let c = json(ctx.post("/api/v2/oauth/clients", body.clone()).await).await;
+    let cid = c["id"].as_str().unwrap();
+    let t = token(
+        &ctx.http,
+        &ctx.emu.base_url(),
+        cid,
+        c["secret"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(
+        ctx.http
+            .get(ctx.url("/api/v2/tokens/me"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let mut upd = body;
+    upd["state"] = json!("disabled");
+    assert_eq!(
+        ctx.put(&format!("/api/v2/oauth/clients/{cid}"), upd)
+            .await
+            .status(),
+        200
+    );
+    let r = ctx
+        .http
+        .get(ctx.url("/api/v2/tokens/me"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(json(r).await["code"], "bad.credentials");
+}
