@@ -311,3 +311,194 @@ pub async fn bulk_replace(
 ) -> Result<Response, ApiError> {
     bulk(&app, &c, &id, &body, "replace")
 }
+
+/// `POST|DELETE /api/v2/authorization/subjects/{subjectId}/divisions/{divisionId}/roles/{roleId}`.
+fn single_grant(
+    app: &App,
+    c: &Caller,
+    subject_id: &str,
+    division: &str,
+    role: &str,
+    add: bool,
+) -> Result<Response, ApiError> {
+    let now = app.now_ms();
+    let mut db = app.db.write();
+    let s = subject(&db, subject_id)?;
+    let r = parse_uuid(role)
+        .filter(|r| db.role(*r).is_some())
+        .ok_or_else(ApiError::not_found)?;
+    let d = parse_uuid(division)
+        .filter(|d| db.division(*d).is_some())
+        .ok_or_else(ApiError::not_found)?;
+    if let Subject::Group(g) = s
+        && !db.groups[&g].roles_enabled
+    {
+        return Err(ApiError::bad_request(
+            "Roles are not enabled for this group.",
+        ));
+    }
+    let sid = match s {
+        Subject::User(u) | Subject::Group(u) => u,
+    };
+    let entity = if matches!(s, Subject::User(_)) {
+        "User"
+    } else {
+        "Group"
+    };
+    let Some(grants) = grants_of(&mut db, &s) else {
+        return Err(ApiError::not_found());
+    };
+    let pair = (r, d);
+    if add {
+        if !grants.contains(&pair) {
+            grants.push(pair);
+        }
+    } else {
+        grants.retain(|g| *g != pair);
+    }
+    let change = PropertyChange {
+        property: "grants".into(),
+        old_values: if add {
+            vec![]
+        } else {
+            vec![format!("{r}/{d}")]
+        },
+        new_values: if add {
+            vec![format!("{r}/{d}")]
+        } else {
+            vec![]
+        },
+    };
+    audit(
+        &mut db,
+        now,
+        &c.client_id,
+        "PeoplePermissions",
+        "Update",
+        entity,
+        sid.to_string(),
+        None,
+        vec![change],
+    );
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn grant_add(
+    State(app): State<App>,
+    Extension(c): Extension<Caller>,
+    Path((s, d, r)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    single_grant(&app, &c, &s, &d, &r, true)
+}
+
+pub async fn grant_delete(
+    State(app): State<App>,
+    Extension(c): Extension<Caller>,
+    Path((s, d, r)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    single_grant(&app, &c, &s, &d, &r, false)
+}
+
+/// `GET /api/v2/authorization/roles/{roleId}/users`: users holding the role.
+pub async fn role_users(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = Query::parse(raw.as_deref());
+    let page = Page::from_query(&q, 500)?;
+    let db = app.db.read();
+    let rid = parse_uuid(&id)
+        .filter(|r| db.role(*r).is_some())
+        .ok_or_else(ApiError::not_found)?;
+    let mut us: Vec<&crate::db::User> = db
+        .users
+        .values()
+        .filter(|u| u.state != UState::Deleted && u.grants.iter().any(|(r, _)| *r == rid))
+        .collect();
+    us.sort_by_cached_key(|u| (u.name.to_lowercase(), u.id));
+    let total = us.len();
+    let entities = page
+        .slice(&us)
+        .into_iter()
+        .map(|u| json!({"id": u.id, "name": u.name, "selfUri": format!("/api/v2/users/{}", u.id)}))
+        .collect();
+    Ok(ok(listing(
+        &format!("/api/v2/authorization/roles/{rid}/users"),
+        "",
+        page,
+        total,
+        entities,
+    )))
+}
+
+fn role_users_change(
+    app: &App,
+    c: &Caller,
+    id: &str,
+    body: &[u8],
+    add: bool,
+) -> Result<Response, ApiError> {
+    let ids: Vec<String> = parse_json(body)?;
+    let now = app.now_ms();
+    let mut db = app.db.write();
+    let rid = parse_uuid(id)
+        .filter(|r| db.role(*r).is_some())
+        .ok_or_else(ApiError::not_found)?;
+    let home = db.home_division().id;
+    let mut uids = Vec::new();
+    for i in &ids {
+        let uid = parse_uuid(i)
+            .filter(|u| db.users.get(u).is_some_and(|u| u.state != UState::Deleted))
+            .ok_or_else(|| {
+                ApiError::invalid_value("userId", format!("User [{i}] does not exist."))
+            })?;
+        uids.push(uid);
+    }
+    for uid in &uids {
+        if let Some(u) = db.users.get_mut(uid) {
+            if add {
+                if !u.grants.iter().any(|(r, _)| *r == rid) {
+                    u.grants.push((rid, home));
+                }
+            } else {
+                u.grants.retain(|(r, _)| *r != rid);
+            }
+        }
+    }
+    let change = PropertyChange {
+        property: "users".into(),
+        old_values: if add { vec![] } else { ids.clone() },
+        new_values: if add { ids.clone() } else { vec![] },
+    };
+    audit(
+        &mut db,
+        now,
+        &c.client_id,
+        "PeoplePermissions",
+        "Update",
+        "Role",
+        rid.to_string(),
+        None,
+        vec![change],
+    );
+    Ok(ok(json!(ids)))
+}
+
+pub async fn role_users_add(
+    State(app): State<App>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    role_users_change(&app, &c, &id, &body, true)
+}
+
+pub async fn role_users_remove(
+    State(app): State<App>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    role_users_change(&app, &c, &id, &body, false)
+}

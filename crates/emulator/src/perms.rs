@@ -132,6 +132,20 @@ pub fn required_permissions(method: &str, template: &str) -> Required {
             All(&["authorization:grant:add", "authorization:grant:delete"])
         }
 
+        (
+            "POST",
+            "/api/v2/authorization/subjects/{subjectid}/divisions/{divisionid}/roles/{roleid}",
+        ) => All(&["authorization:grant:add"]),
+        (
+            "DELETE",
+            "/api/v2/authorization/subjects/{subjectid}/divisions/{divisionid}/roles/{roleid}",
+        ) => All(&["authorization:grant:delete"]),
+        ("PUT", "/api/v2/authorization/roles/{roleid}/users/add") => {
+            Any(&["authorization:grant:add"])
+        }
+        ("PUT", "/api/v2/authorization/roles/{roleid}/users/remove") => {
+            Any(&["authorization:grant:delete"])
+        }
         ("POST", "/api/v2/audits/query/realtime") => All(&["audits:audit:view"]),
         _ => None,
     }

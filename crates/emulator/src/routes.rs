@@ -124,6 +124,22 @@ pub fn api_routes() -> Router<App> {
         .route("/api/v2/authorization/roles", get(authz::roles_list))
         .route("/api/v2/authorization/roles/{roleId}", get(authz::role_get))
         .route(
+            "/api/v2/authorization/subjects/{subjectId}/divisions/{divisionId}/roles/{roleId}",
+            post(authz::grant_add).delete(authz::grant_delete),
+        )
+        .route(
+            "/api/v2/authorization/roles/{roleId}/users",
+            get(authz::role_users),
+        )
+        .route(
+            "/api/v2/authorization/roles/{roleId}/users/add",
+            put(authz::role_users_add),
+        )
+        .route(
+            "/api/v2/authorization/roles/{roleId}/users/remove",
+            put(authz::role_users_remove),
+        )
+        .route(
             "/api/v2/authorization/subjects/{subjectId}",
             get(authz::subject_get),
         )

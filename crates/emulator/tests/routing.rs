@@ -278,3 +278,60 @@ async fn external_ids() {
         404
     );
 }
+
+#[tokio::test]
+async fn single_grants_and_role_users() {
+    let ctx = start().await;
+    let roles = json(ctx.get("/api/v2/authorization/roles").await).await;
+    let rid = roles["entities"][0]["id"].as_str().unwrap().to_owned();
+    let did = json(ctx.get("/api/v2/authorization/divisions/home").await).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let u = ctx.user("G", "g@example.com").await;
+    let uid = u["id"].as_str().unwrap();
+    let path = format!("/api/v2/authorization/subjects/{uid}/divisions/{did}/roles/{rid}");
+    assert_eq!(
+        ctx.req(reqwest::Method::POST, &path, None).await.status(),
+        204
+    );
+    let users = json(
+        ctx.get(&format!("/api/v2/authorization/roles/{rid}/users"))
+            .await,
+    )
+    .await;
+    assert_eq!(users["total"], 1);
+    assert_eq!(ctx.delete(&path).await.status(), 204);
+    assert_eq!(
+        json(
+            ctx.get(&format!("/api/v2/authorization/roles/{rid}/users"))
+                .await
+        )
+        .await["total"],
+        0
+    );
+    let r = ctx
+        .put(
+            &format!("/api/v2/authorization/roles/{rid}/users/add"),
+            json!([uid]),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        json(ctx.get(&format!("/api/v2/users/{uid}/roles")).await).await["roles"][0]["id"],
+        rid.as_str()
+    );
+    assert_eq!(
+        ctx.put(
+            &format!("/api/v2/authorization/roles/{rid}/users/remove"),
+            json!([uid])
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        json(ctx.get(&format!("/api/v2/users/{uid}/roles")).await).await["roles"],
+        json!([])
+    );
+}
