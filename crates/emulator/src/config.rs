@@ -17,7 +17,8 @@ pub struct EmulatorConfig {
     pub listen: SocketAddr,
     /// Initial org content; `None` gives an org with a home division, an admin role and two queues.
     pub seed: Option<Seed>,
-    /// Requests per token per minute (fixed one-minute windows on the emulator clock); `None` = off.
+    /// Requests per token per minute (a one-minute window per token opening at its first request,
+    /// on the emulator clock); `None` = off.
     pub rate_limit_per_minute: Option<u32>,
     /// OAuth client (client credentials) holding every permission.
     pub admin_client_id: String,

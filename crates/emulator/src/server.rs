@@ -641,23 +641,24 @@ fn authenticate(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
     })
 }
 
-/// Fixed one-minute windows per token on the emulator clock (deterministic).
 fn rate_limit(app: &App, token: &str) -> Result<(), ApiError> {
     let Some(limit) = *app.rate_limit.read() else {
         return Ok(());
     };
     let now = app.now_ms();
-    let window = now.div_euclid(60_000);
     let mut tokens = app.tokens.lock();
     let Some(t) = tokens.get_mut(token) else {
         return Ok(());
     };
-    if t.window != window {
-        t.window = window;
+    // A one-minute window per token that opens at the token's first request after the previous
+    // window closed: deterministic for a sequence of requests (no dependence on where the wall
+    // clock's minute boundary falls). Genesys does not publish its window algorithm.
+    if t.window == i64::MIN || now >= t.window + 60_000 {
+        t.window = now;
         t.count = 0;
     }
     if t.count >= limit {
-        let left_ms = (window + 1) * 60_000 - now;
+        let left_ms = t.window + 60_000 - now;
         let secs = ((left_ms + 999) / 1000).max(1) as u64;
         return Err(ApiError::too_many_requests(secs));
     }
