@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Runs every test of gcprov. This is the README's test command and what .ci/run calls.
-# It installs what the tests need (a Python virtual environment for the SDK compatibility check)
-# by itself, so it works on a clean checkout of a fresh machine.
+# It installs what the tests need by itself (Python virtual environments under target/ for the
+# official Genesys SDK check and for scim2-tester), so it works on a clean checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# PostgreSQL tests run against this database; in CI they fail (never skip) when it is unreachable.
+# PostgreSQL tests run against this database; they fail (never skip) when it is unreachable.
 export GCPROV_TEST_POSTGRES_URL="${GCPROV_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
-echo "== cargo test (workspace)"
-cargo test --workspace --all-targets
+echo "== cargo test (workspace: unit, integration, doc tests; SQLite and PostgreSQL)"
+cargo test --workspace
 
-if [ -x scripts/sdk-compat.sh ]; then
-  echo "== official Genesys Cloud Python SDK against the emulator"
-  scripts/sdk-compat.sh
-fi
+echo "== official Genesys Cloud Python SDK against the emulator"
+scripts/sdk-compat.sh
+
+echo "== scim2-tester against gcprov serve --demo"
+scripts/scim2-tester.sh
