@@ -88,7 +88,7 @@ impl App {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        wall + self.clock_offset_ms.load(Ordering::Relaxed)
+        wall.saturating_add(self.clock_offset_ms.load(Ordering::Relaxed))
     }
 
     pub(crate) fn set_faults(&self, config: FaultConfig) {
@@ -653,12 +653,12 @@ fn rate_limit(app: &App, token: &str) -> Result<(), ApiError> {
     // A one-minute window per token that opens at the token's first request after the previous
     // window closed: deterministic for a sequence of requests (no dependence on where the wall
     // clock's minute boundary falls). Genesys does not publish its window algorithm.
-    if t.window == i64::MIN || now >= t.window + 60_000 {
+    if t.window == i64::MIN || now >= t.window.saturating_add(60_000) {
         t.window = now;
         t.count = 0;
     }
     if t.count >= limit {
-        let left_ms = t.window + 60_000 - now;
+        let left_ms = t.window.saturating_add(60_000).saturating_sub(now);
         let secs = ((left_ms + 999) / 1000).max(1) as u64;
         return Err(ApiError::too_many_requests(secs));
     }
@@ -827,7 +827,7 @@ async fn login(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respo
         token.clone(),
         Token {
             client_id: id.to_owned(),
-            expires_ms: now + validity as i64 * 1000,
+            expires_ms: now.saturating_add(validity as i64 * 1000),
             issued_ms: now,
             revoked: false,
             window: i64::MIN,
@@ -872,7 +872,7 @@ async fn token_me(State(app): State<App>, axum::Extension(c): axum::Extension<Ca
             "state": client.state,
             "organization": org,
         },
-        "dateTokenIdles": crate::util::iso(issued + 86_400_000),
+        "dateTokenIdles": crate::util::iso(issued.saturating_add(86_400_000)),
     }))
 }
 
@@ -938,8 +938,8 @@ async fn admin_clock_advance(State(app): State<App>, body: Bytes) -> Response {
     };
     let total = app
         .clock_offset_ms
-        .fetch_add(secs * 1000, Ordering::Relaxed)
-        + secs * 1000;
+        .fetch_add(secs.saturating_mul(1000), Ordering::Relaxed)
+        .wrapping_add(secs.saturating_mul(1000));
     ok(json!({"offsetSeconds": total / 1000}))
 }
 

@@ -226,3 +226,33 @@ async fn token_revocation_fault_after_n_requests() {
         .unwrap();
     assert_eq!(r.status(), 200, "revoked once; a new token works");
 }
+
+#[tokio::test]
+async fn absurd_clock_advance_does_not_break_the_server() {
+    let ctx = start().await;
+    let r = ctx
+        .http
+        .post(ctx.url("/emulator/clock/advance"))
+        .json(&json!({"seconds": i64::MAX}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = ctx.get("/api/v2/users").await;
+    assert_eq!(r.status(), 401, "every token has expired");
+    let t = token(
+        &ctx.http,
+        &ctx.emu.base_url(),
+        ctx.emu.admin_client_id(),
+        ctx.emu.admin_client_secret(),
+    )
+    .await;
+    let r = ctx
+        .http
+        .get(ctx.url("/api/v2/users"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status() == 200 || r.status() == 401, "{}", r.status());
+}
