@@ -515,6 +515,25 @@ impl Exec<'_> {
                 Err(e) => return Err(conflict(&id, e)),
             }
         }
+        if steps.set_external_id
+            && let Some(x) = item.want.as_ref().and_then(|w| w.external_id.clone())
+        {
+            let body = UpdateUser {
+                version,
+                employer_info: Some(EmployerInfo {
+                    employee_id: Some(x),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            match self.client.update_user(&uid, &body).await {
+                Ok(u) => {
+                    version = u.version.unwrap_or(version + 1);
+                    self.wrote()?;
+                }
+                Err(e) => return Err(conflict(&id, e)),
+            }
+        }
         if let Some(a) = &steps.attrs {
             let body = UpdateUser {
                 version,

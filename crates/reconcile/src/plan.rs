@@ -239,6 +239,10 @@ pub struct Steps {
     pub languages_remove: Vec<Held>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub delete: bool,
+    /// After a create: `PATCH employerInfo.employeeId` with the desired externalId (the create
+    /// body has no such field).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub set_external_id: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -259,11 +263,13 @@ impl Steps {
             && self.languages_put.is_empty()
             && self.languages_remove.is_empty()
             && !self.delete
+            && !self.set_external_id
     }
 
     /// API writes these steps take.
     pub fn writes(&self) -> u64 {
-        let mut n = u64::from(self.create) + u64::from(self.delete);
+        let mut n =
+            u64::from(self.create) + u64::from(self.delete) + u64::from(self.set_external_id);
         n += u64::from(self.state.is_some()) + u64::from(self.attrs.is_some());
         n += if self.skills_replace {
             batches(self.skills_put.len().max(1), ROUTING_BATCH)
@@ -624,12 +630,7 @@ pub fn diff_user(
     };
     let Some(a) = actual else {
         steps.create = true;
-        if let Some(x) = &want.external_id {
-            steps.attrs = Some(Box::new(AttrPatch {
-                employee_id: Some(x.clone()),
-                ..Default::default()
-            }));
-        }
+        steps.set_external_id = want.external_id.is_some();
         if let Some(s) = &want.skills {
             steps.skills_put = s.clone();
         }
@@ -1206,7 +1207,6 @@ impl<'a> Planner<'a> {
             k += 1;
             keep
         });
-        users.shrink_to_fit();
         // Memberships, grouped per group in first-seen order.
         let mut groups_to_create: Vec<GroupItem> = Vec::new();
         let mut order: Vec<String> = Vec::new();
