@@ -147,6 +147,11 @@ pub fn required_permissions(method: &str, template: &str) -> Required {
             Any(&["authorization:grant:delete"])
         }
         ("POST", "/api/v2/audits/query/realtime") => All(&["audits:audit:view"]),
+        ("POST", "/api/v2/audits/query") => All(&["audits:audit:view"]),
+        (
+            "GET",
+            "/api/v2/audits/query/{transactionid}" | "/api/v2/audits/query/{transactionid}/results",
+        ) => All(&["audits:audit:view"]),
         _ => None,
     }
 }

@@ -180,6 +180,15 @@ pub fn api_routes() -> Router<App> {
             post(oauth::secret),
         )
         .route("/api/v2/oauth/scopes", get(oauth::scopes))
+        .route("/api/v2/audits/query", post(audits::query))
+        .route(
+            "/api/v2/audits/query/{transactionId}",
+            get(audits::query_status),
+        )
+        .route(
+            "/api/v2/audits/query/{transactionId}/results",
+            get(audits::query_results),
+        )
         .route("/api/v2/audits/query/realtime", post(audits::realtime));
     // SCIM: both families, lower-case paths (SDK) and the capitalised ones IdPs append.
     for base in ["/api/v2/scim/v2", "/api/v2/scim"] {

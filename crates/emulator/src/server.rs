@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     pub revocations: AtomicU64,
     /// (user generation, user ids sorted by lower-cased name then id).
     pub name_order: Mutex<(u64, Arc<Vec<uuid::Uuid>>)>,
+    /// Asynchronous audit queries (bounded).
+    pub audit_queries: Mutex<Vec<(uuid::Uuid, crate::audits::StoredQuery)>>,
 }
 
 /// Shared application state.
@@ -278,6 +280,7 @@ impl Emulator {
             rng_seed: config.rng_seed,
             revocations: AtomicU64::new(0),
             name_order: Mutex::new((u64::MAX, Arc::new(Vec::new()))),
+            audit_queries: Mutex::new(Vec::new()),
         }));
         app.set_faults(config.faults.clone());
         let router = router(app.clone());

@@ -139,6 +139,10 @@ pub fn ok(value: Value) -> Response {
     (StatusCode::OK, axum::Json(value)).into_response()
 }
 
+pub fn status_ok(status: StatusCode, value: Value) -> Response {
+    (status, axum::Json(value)).into_response()
+}
+
 pub fn empty(status: StatusCode) -> Response {
     status.into_response()
 }

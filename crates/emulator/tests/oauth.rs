@@ -125,3 +125,42 @@ async fn audits_record_changes() {
         .await;
     assert_eq!(json(r).await["code"], "invalid.date");
 }
+
+#[tokio::test]
+async fn async_audit_query_with_cursor_paging() {
+    let ctx = start().await;
+    for i in 0..3 {
+        ctx.user(&format!("Au {i}"), &format!("au{i}@example.com"))
+            .await;
+    }
+    let r = ctx.post("/api/v2/audits/query", json!({"interval": "2000-01-01T00:00:00Z/2100-01-01T00:00:00Z", "serviceName": "Directory", "filters": [{"property": "Action", "value": "Create"}]})).await;
+    assert_eq!(r.status(), 202);
+    let q = json(r).await;
+    assert_eq!(q["state"], "Queued");
+    let id = q["id"].as_str().unwrap();
+    let s = json(ctx.get(&format!("/api/v2/audits/query/{id}")).await).await;
+    assert_eq!(s["state"], "Succeeded");
+    let p1 = json(
+        ctx.get(&format!("/api/v2/audits/query/{id}/results?pageSize=2"))
+            .await,
+    )
+    .await;
+    assert_eq!(p1["entities"].as_array().unwrap().len(), 2);
+    let cursor = p1["cursor"].as_str().unwrap();
+    let p2 = json(
+        ctx.get(&format!(
+            "/api/v2/audits/query/{id}/results?pageSize=2&cursor={cursor}"
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(p2["entities"].as_array().unwrap().len(), 1);
+    assert!(p2.get("cursor").is_none());
+    assert_eq!(p2["entities"][0]["action"], "Create");
+    assert_eq!(
+        ctx.get(&format!("/api/v2/audits/query/{}", uuid::Uuid::new_v4()))
+            .await
+            .status(),
+        404
+    );
+}
