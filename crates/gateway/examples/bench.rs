@@ -1,0 +1,224 @@
+//! Gateway benchmark over loopback (bounded request counts; stops by itself).
+//!
+//! `cargo run --release -p gcprov-gateway --example bench [-- REQUESTS [RATE]]`
+//!
+//! 1. Latency added by the gateway at a fixed 500 requests/s (open loop): a user PATCH through
+//!    the gateway (normalise, policy, read model, audit, Genesys write) against the same SCIM
+//!    PATCH sent to the emulator directly; and a GET by id from the read model against a GET
+//!    from the emulator.
+//! 2. Filtered `userName eq` reads per second (32 concurrent clients).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gcprov_emulator::{Emulator, EmulatorConfig, Seed};
+use gcprov_gateway::{Authenticator, Gateway, GatewayConfig, Role, StartOptions, demo, hash_token};
+use gcprov_genesys::{ClientConfig, SecretString};
+use gcprov_store::{Store, StoreOptions};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "bench-token-0123456789";
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    if v.is_empty() {
+        return 0.0;
+    }
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+/// Sends `n` requests at `rate`/s (open loop) and returns latencies in ms and the error count.
+async fn paced<F, Fut>(n: usize, rate: u64, f: F) -> (Vec<f64>, usize)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        tick.tick().await;
+        let fut = f(i);
+        handles.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let ok = fut.await;
+            (t.elapsed().as_secs_f64() * 1000.0, ok)
+        }));
+    }
+    let mut lat = Vec::with_capacity(n);
+    let mut errors = 0;
+    for h in handles {
+        if let Ok((ms, ok)) = h.await {
+            lat.push(ms);
+            if !ok {
+                errors += 1;
+            }
+        }
+    }
+    (lat, errors)
+}
+
+fn report(name: &str, lat: &mut [f64], errors: usize) -> (f64, f64) {
+    let p50 = pct(lat, 0.50);
+    let p99 = pct(lat, 0.99);
+    println!("{name:<44} n={:<6} p50={p50:>7.3} ms  p99={p99:>7.3} ms  errors={errors}", lat.len());
+    (p50, p99)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let emu = Emulator::start(EmulatorConfig {
+        seed: Some(Seed::from_json_str(demo::DEMO_SEED)?),
+        rate_limit_per_minute: None,
+        generate_users: 1000,
+        ..Default::default()
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(StoreOptions::sqlite_in_dir(dir.path())).await?;
+    let mut gcfg = ClientConfig::with_api_base(
+        url::Url::parse(&emu.base_url())?,
+        emu.admin_client_id().to_string(),
+        SecretString::from(emu.admin_client_secret().to_string()),
+    );
+    gcfg.rate_limit_per_minute = None;
+    let mut cfg = GatewayConfig::minimal("sqlite://bench");
+    cfg.queue.concurrency = 64;
+    cfg.queue.max_pending = 10_000;
+    cfg.sync.interval_seconds = 0;
+    let gw = Gateway::start(
+        cfg,
+        StartOptions {
+            genesys: Some(gcfg),
+            authenticator: Some(Authenticator::with_tokens(&[("bench".into(), Role::Admin, hash_token(TOKEN))])),
+            store: Some(store),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let gw_base = gw.scim_url();
+    let emu_base = emu.base_url();
+
+    // A Genesys token for the direct calls.
+    let tok: Value = http
+        .post(format!("{emu_base}/oauth/token"))
+        .basic_auth(emu.admin_client_id(), Some(emu.admin_client_secret()))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let emu_token = tok["access_token"].as_str().unwrap_or_default().to_string();
+
+    // Users to work on.
+    let list: Value = http.get(format!("{gw_base}/Users?count=200")).bearer_auth(TOKEN).send().await?.json().await?;
+    let users: Vec<(String, String)> = list["Resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| Some((u["id"].as_str()?.to_string(), u["userName"].as_str()?.to_string())))
+        .collect();
+    let users = Arc::new(users);
+    println!("gateway {gw_base}; emulator {emu_base}; {} users in the org sample; {n} requests per run", users.len());
+
+    let rate: u64 = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(500);
+    // Warm-up.
+    for (id, _) in users.iter().take(20) {
+        let _ = http.get(format!("{gw_base}/Users/{id}")).bearer_auth(TOKEN).send().await;
+        let _ = http.get(format!("{emu_base}/api/v2/scim/v2/users/{id}")).bearer_auth(&emu_token).send().await;
+    }
+
+    let patch = |title: String| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "title", "value": title}]});
+    let (mut direct, e1) = {
+        let (http, users, base, tok) = (http.clone(), users.clone(), emu_base.clone(), emu_token.clone());
+        paced(n, rate, move |i| {
+            let (http, users, base, tok) = (http.clone(), users.clone(), base.clone(), tok.clone());
+            let body = patch(format!("direct {i}"));
+            async move {
+                let (id, _) = &users[i % users.len()];
+                http.patch(format!("{base}/api/v2/scim/v2/users/{id}")).bearer_auth(tok).json(&body).send().await.is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await
+    };
+    let (mut via, e2) = {
+        let (http, users, base) = (http.clone(), users.clone(), gw_base.clone());
+        paced(n, rate, move |i| {
+            let (http, users, base) = (http.clone(), users.clone(), base.clone());
+            let body = patch(format!("via {i}"));
+            async move {
+                let (id, _) = &users[i % users.len()];
+                http.patch(format!("{base}/Users/{id}")).bearer_auth(TOKEN).json(&body).send().await.is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await
+    };
+    let (d50, d99) = report("PATCH user, emulator directly @rate", &mut direct, e1);
+    let (g50, g99) = report("PATCH user, through gateway @rate", &mut via, e2);
+    println!("  added by the gateway: p50 {:+.3} ms, p99 {:+.3} ms", g50 - d50, g99 - d99);
+
+    let (mut direct, e1) = {
+        let (http, users, base, tok) = (http.clone(), users.clone(), emu_base.clone(), emu_token.clone());
+        paced(n, rate, move |i| {
+            let (http, users, base, tok) = (http.clone(), users.clone(), base.clone(), tok.clone());
+            async move {
+                let (id, _) = &users[i % users.len()];
+                http.get(format!("{base}/api/v2/scim/v2/users/{id}")).bearer_auth(tok).send().await.is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await
+    };
+    let (mut via, e2) = {
+        let (http, users, base) = (http.clone(), users.clone(), gw_base.clone());
+        paced(n, rate, move |i| {
+            let (http, users, base) = (http.clone(), users.clone(), base.clone());
+            async move {
+                let (id, _) = &users[i % users.len()];
+                http.get(format!("{base}/Users/{id}")).bearer_auth(TOKEN).send().await.is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await
+    };
+    let (d50, d99) = report("GET user by id, emulator directly @rate", &mut direct, e1);
+    let (g50, g99) = report("GET user by id, gateway read model @rate", &mut via, e2);
+    println!("  added by the gateway: p50 {:+.3} ms, p99 {:+.3} ms", g50 - d50, g99 - d99);
+
+    // Filtered reads per second.
+    let total = n * 5;
+    let conc = 32;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..conc {
+        let (http, users, base) = (http.clone(), users.clone(), gw_base.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0usize;
+            let mut i = c;
+            while i < total {
+                let (_, name) = &users[i % users.len()];
+                let filter = format!("userName eq \"{name}\"");
+                let r = http.get(format!("{base}/Users")).query(&[("filter", filter.as_str())]).bearer_auth(TOKEN).send().await;
+                if let Ok(r) = r
+                    && r.status().is_success()
+                    && r.bytes().await.is_ok()
+                {
+                    ok += 1;
+                }
+                i += conc;
+            }
+            ok
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await.unwrap_or(0);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!("filtered reads (userName eq, {conc} clients): {ok}/{total} ok in {secs:.2} s = {:.0} reads/s", ok as f64 / secs);
+
+    gw.shutdown().await;
+    emu.shutdown().await;
+    Ok(())
+}
