@@ -309,15 +309,25 @@ pub(crate) fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     if obj.len() > 24 {
         return gcprov_scim::resource::get_ci(obj, key);
     }
+    let kb = key.as_bytes();
+    let (Some(first), Some(last)) = (kb.first(), kb.last()) else {
+        return obj.get(key);
+    };
+    let (first, last) = (first.to_ascii_lowercase(), last.to_ascii_lowercase());
     let mut folded = None;
     for (k, val) in obj {
-        if k.len() != key.len() {
+        let b = k.as_bytes();
+        // Cheap filters before any full comparison: length, then first and last byte.
+        if b.len() != kb.len()
+            || b[0].to_ascii_lowercase() != first
+            || b[b.len() - 1].to_ascii_lowercase() != last
+        {
             continue;
         }
-        if k == key {
+        if b == kb {
             return Some(val);
         }
-        if folded.is_none() && k.eq_ignore_ascii_case(key) {
+        if folded.is_none() && b.eq_ignore_ascii_case(kb) {
             folded = Some(val);
         }
     }
