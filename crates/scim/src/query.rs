@@ -224,28 +224,12 @@ impl Projection {
         let Some(def) = def.filter(|d| d.attr_type == AttrType::Complex) else {
             return value.clone();
         };
-        let filter_obj = |m: &Map<String, Value>| -> Value {
-            Value::Object(
-                m.iter()
-                    .filter(|(k, _)| {
-                        def.sub_attribute(k).is_none_or(|sd| {
-                            sd.returned != Returned::Never
-                                && (sd.returned != Returned::Request || self.attributes.is_some())
-                        })
-                    })
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            )
-        };
-        match value {
-            Value::Object(m) => filter_obj(m),
-            Value::Array(a) => Value::Array(
-                a.iter()
-                    .map(|e| e.as_object().map_or_else(|| e.clone(), filter_obj))
-                    .collect(),
-            ),
-            v => v.clone(),
-        }
+        retain_sub_keys(value, |k| {
+            def.sub_attribute(k).is_none_or(|sd| {
+                sd.returned != Returned::Never
+                    && (sd.returned != Returned::Request || self.attributes.is_some())
+            })
+        })
     }
 
     fn keep_subs(value: &Value, def: Option<&Attribute>, subs: &[&str]) -> Value {
@@ -255,23 +239,7 @@ impl Projection {
                     .and_then(|d| d.sub_attribute(k))
                     .is_some_and(|sd| sd.returned == Returned::Always)
         };
-        let filter_obj = |m: &Map<String, Value>| -> Value {
-            Value::Object(
-                m.iter()
-                    .filter(|(k, _)| keep(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            )
-        };
-        match value {
-            Value::Object(m) => filter_obj(m),
-            Value::Array(a) => Value::Array(
-                a.iter()
-                    .map(|e| e.as_object().map_or_else(|| e.clone(), filter_obj))
-                    .collect(),
-            ),
-            v => v.clone(),
-        }
+        retain_sub_keys(value, keep)
     }
 
     fn drop_subs(value: &Value, def: Option<&Attribute>, subs: &[&str]) -> Value {
@@ -281,23 +249,29 @@ impl Projection {
                     .and_then(|d| d.sub_attribute(k))
                     .is_some_and(|sd| sd.returned == Returned::Always)
         };
-        let filter_obj = |m: &Map<String, Value>| -> Value {
-            Value::Object(
-                m.iter()
-                    .filter(|(k, _)| !drop(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            )
-        };
-        match value {
-            Value::Object(m) => filter_obj(m),
-            Value::Array(a) => Value::Array(
-                a.iter()
-                    .map(|e| e.as_object().map_or_else(|| e.clone(), filter_obj))
-                    .collect(),
-            ),
-            v => v.clone(),
-        }
+        retain_sub_keys(value, |k| !drop(k))
+    }
+}
+
+/// `value` (an object, or an array of objects) with only the sub-attribute keys `keep` accepts;
+/// anything else unchanged.
+fn retain_sub_keys(value: &Value, keep: impl Fn(&str) -> bool) -> Value {
+    let filter_obj = |m: &Map<String, Value>| -> Value {
+        Value::Object(
+            m.iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    };
+    match value {
+        Value::Object(m) => filter_obj(m),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|e| e.as_object().map_or_else(|| e.clone(), filter_obj))
+                .collect(),
+        ),
+        v => v.clone(),
     }
 }
 
