@@ -37,6 +37,23 @@ pub(crate) fn classify_status(sink: &str, status: reqwest::StatusCode) -> Result
 }
 
 /// A reqwest error without its URL (which may hold credentials in the query string).
+/// The HTTP client of one sink: `timeout` bounds both the connect and the whole request.
+pub(crate) fn http_client(
+    sink: &str,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, SinkError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+        .map_err(|e| {
+            SinkError::Permanent(format!(
+                "{sink}: cannot build HTTP client: {}",
+                e.without_url()
+            ))
+        })
+}
+
 pub(crate) fn request_error(sink: &str, e: reqwest::Error) -> SinkError {
     let timeout = e.is_timeout();
     let e = e.without_url();

@@ -3,7 +3,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::envelope::Envelope;
-use crate::sink::{BoxFuture, Sink, SinkError, classify_status, request_error};
+use crate::sink::{BoxFuture, Sink, SinkError, classify_status, http_client, request_error};
 
 /// Splunk HTTP Event Collector: `POST .../services/collector/event` with
 /// `Authorization: Splunk <token>` and `{time, host, source, sourcetype, event}`.
@@ -36,16 +36,7 @@ impl SplunkHecSink {
         timeout: Duration,
     ) -> Result<Self, SinkError> {
         let name = name.into();
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(|e| {
-                SinkError::Permanent(format!(
-                    "{name}: cannot build HTTP client: {}",
-                    e.without_url()
-                ))
-            })?;
+        let client = http_client(&name, timeout)?;
         Ok(SplunkHecSink {
             name,
             url: url.into(),

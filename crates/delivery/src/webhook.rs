@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use crate::envelope::Envelope;
-use crate::sink::{BoxFuture, Sink, SinkError, classify_status, request_error};
+use crate::sink::{BoxFuture, Sink, SinkError, classify_status, http_client, request_error};
 
 pub const SIGNATURE_HEADER: &str = "X-Gcprov-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-Gcprov-Timestamp";
@@ -47,16 +47,7 @@ impl WebhookSink {
         timeout: Duration,
     ) -> Result<Self, SinkError> {
         let name = name.into();
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(|e| {
-                SinkError::Permanent(format!(
-                    "{name}: cannot build HTTP client: {}",
-                    e.without_url()
-                ))
-            })?;
+        let client = http_client(&name, timeout)?;
         Ok(WebhookSink {
             name,
             url: url.into(),
