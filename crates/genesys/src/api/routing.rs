@@ -3,6 +3,8 @@
 
 use futures::stream::BoxStream;
 use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::client::{GenesysClient, Req, Retry, seg};
 use crate::error::Result;
@@ -116,18 +118,11 @@ impl GenesysClient {
         user_id: &str,
         skills: &[UserRoutingSkillPost],
     ) -> Result<Vec<UserRoutingSkill>> {
-        let mut out = Vec::new();
-        for chunk in skills.chunks(ROUTING_BULK_CHUNK) {
-            let req = Req::new(
-                Method::PATCH,
-                format!("users/{}/routingskills/bulk", seg(user_id)),
-            )
-            .json(chunk)?
-            .retry(Retry::Safe);
-            let page: EntityListing<UserRoutingSkill> = self.call(req).await?;
-            out = page.entities;
-        }
-        Ok(out)
+        self.bulk_merge(
+            &format!("users/{}/routingskills/bulk", seg(user_id)),
+            skills,
+        )
+        .await
     }
 
     /// Replaces all skills (`PUT …/routingskills/bulk` with the first 50, then merges the
@@ -178,18 +173,11 @@ impl GenesysClient {
         user_id: &str,
         languages: &[UserRoutingLanguagePost],
     ) -> Result<Vec<UserRoutingLanguage>> {
-        let mut out = Vec::new();
-        for chunk in languages.chunks(ROUTING_BULK_CHUNK) {
-            let req = Req::new(
-                Method::PATCH,
-                format!("users/{}/routinglanguages/bulk", seg(user_id)),
-            )
-            .json(chunk)?
-            .retry(Retry::Safe);
-            let page: EntityListing<UserRoutingLanguage> = self.call(req).await?;
-            out = page.entities;
-        }
-        Ok(out)
+        self.bulk_merge(
+            &format!("users/{}/routinglanguages/bulk", seg(user_id)),
+            languages,
+        )
+        .await
     }
 
     /// `DELETE /api/v2/users/{id}/routinglanguages/{languageId}`.
@@ -268,5 +256,25 @@ impl GenesysClient {
             .retry(Retry::Safe);
         let page: EntityListing<UserQueue> = self.call(req).await?;
         Ok(page.entities)
+    }
+}
+
+impl GenesysClient {
+    /// `PATCH` of a `…/bulk` path (merge), `ROUTING_BULK_CHUNK` items per call. Re-sending a
+    /// merge is harmless, so it is retried. Returns the entities of the last answer.
+    async fn bulk_merge<P: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        items: &[P],
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for chunk in items.chunks(ROUTING_BULK_CHUNK) {
+            let req = Req::new(Method::PATCH, path)
+                .json(chunk)?
+                .retry(Retry::Safe);
+            let page: EntityListing<T> = self.call(req).await?;
+            out = page.entities;
+        }
+        Ok(out)
     }
 }
