@@ -164,3 +164,44 @@ async fn async_audit_query_with_cursor_paging() {
         404
     );
 }
+
+#[tokio::test]
+async fn client_listing_has_no_paging_and_returns_every_client() {
+    let ctx = start().await;
+    let roles = json(ctx.get("/api/v2/authorization/roles").await).await;
+    let rid = roles["entities"][0]["id"].as_str().unwrap().to_owned();
+    let did = json(ctx.get("/api/v2/authorization/divisions/home").await).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = json(ctx.get("/api/v2/oauth/clients").await).await["total"]
+        .as_u64()
+        .unwrap();
+    for i in 0..30 {
+        let r = ctx
+            .post(
+                "/api/v2/oauth/clients",
+                json!({"name": format!("client-{i:02}"), "authorizedGrantType": "CLIENT-CREDENTIALS",
+                       "roleDivisions": [{"roleId": rid, "divisionId": did}]}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    // A pageSize the real endpoint does not take changes nothing.
+    let v = json(ctx.get("/api/v2/oauth/clients?pageSize=5").await).await;
+    let total = before + 30;
+    assert_eq!(v["total"].as_u64(), Some(total));
+    assert_eq!(
+        v["entities"].as_array().map(|a| a.len() as u64),
+        Some(total)
+    );
+    assert_eq!(v["pageCount"], 1);
+    assert!(v.get("nextUri").is_none());
+    assert!(
+        v["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("secret").is_none())
+    );
+}
