@@ -145,6 +145,33 @@ fn base_url(s: &str) -> Result<url::Url, SinkError> {
     Ok(u)
 }
 
+/// A KV v2 write: `POST {addr}/v1/{mount}/data/{path}` with `X-Vault-Token` and, when set,
+/// `X-Vault-Namespace`.
+fn vault_write(
+    http: &reqwest::Client,
+    addr: &url::Url,
+    mount: &str,
+    path: &str,
+    token: &SecretString,
+    namespace: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut url = addr.clone();
+    let full = format!(
+        "{}/v1/{}/data/{}",
+        url.path().trim_end_matches('/'),
+        mount,
+        path
+    );
+    url.set_path(&full);
+    let req = http
+        .post(url)
+        .header("X-Vault-Token", token.expose_secret());
+    match namespace {
+        Some(ns) => req.header("X-Vault-Namespace", ns),
+        None => req,
+    }
+}
+
 /// The error of an HTTP sink, with at most 200 characters of the response's `errors`.
 async fn http_failure(what: &str, resp: reqwest::Response) -> SinkError {
     let status = resp.status();
@@ -254,29 +281,22 @@ impl SecretSink for VaultKvSink {
     fn deliver<'a>(&'a self, d: &'a Delivery<'a>) -> BoxFuture<'a, Result<Receipt, SinkError>> {
         Box::pin(async move {
             let location = self.location(d);
-            let mut url = self.addr.clone();
-            let path = format!(
-                "{}/v1/{}/data/{}",
-                url.path().trim_end_matches('/'),
-                self.mount,
-                fill(&self.path, d)
-            );
-            url.set_path(&path);
             let body = VaultBody {
                 data: SecretData::of(d),
                 options: (self.cas_on_create && d.reason == Reason::Created)
                     .then_some(VaultOptions { cas: 0 }),
             };
             let bytes = zeroizing_json(&body)?;
-            let mut req = self
-                .http
-                .post(url)
-                .header("X-Vault-Token", self.token.expose_secret())
-                .header("Content-Type", "application/json")
-                .body(bytes.to_vec());
-            if let Some(ns) = &self.namespace {
-                req = req.header("X-Vault-Namespace", ns);
-            }
+            let req = vault_write(
+                &self.http,
+                &self.addr,
+                &self.mount,
+                &fill(&self.path, d),
+                &self.token,
+                self.namespace.as_deref(),
+            )
+            .header("Content-Type", "application/json")
+            .body(bytes.to_vec());
             let resp = req
                 .send()
                 .await
@@ -545,23 +565,16 @@ impl gcprov_delivery::Sink for VaultEventSink {
                 .replace("{kind}", &path_safe(&ev.kind))
                 .replace("{id}", &ev.id.to_string())
                 .replace("{client_id}", &path_safe(client_id));
-            let mut url = self.addr.clone();
-            let full = format!(
-                "{}/v1/{}/data/{}",
-                url.path().trim_end_matches('/'),
-                self.mount,
-                path
-            );
-            url.set_path(&full);
             let body = serde_json::json!({ "data": ev.json() });
-            let mut req = self
-                .http
-                .post(url)
-                .header("X-Vault-Token", self.token.expose_secret())
-                .json(&body);
-            if let Some(ns) = &self.namespace {
-                req = req.header("X-Vault-Namespace", ns);
-            }
+            let req = vault_write(
+                &self.http,
+                &self.addr,
+                &self.mount,
+                &path,
+                &self.token,
+                self.namespace.as_deref(),
+            )
+            .json(&body);
             let resp = req
                 .send()
                 .await
