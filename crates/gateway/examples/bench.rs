@@ -62,13 +62,19 @@ where
 fn report(name: &str, lat: &mut [f64], errors: usize) -> (f64, f64) {
     let p50 = pct(lat, 0.50);
     let p99 = pct(lat, 0.99);
-    println!("{name:<44} n={:<6} p50={p50:>7.3} ms  p99={p99:>7.3} ms  errors={errors}", lat.len());
+    println!(
+        "{name:<44} n={:<6} p50={p50:>7.3} ms  p99={p99:>7.3} ms  errors={errors}",
+        lat.len()
+    );
     (p50, p99)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2000);
     let emu = Emulator::start(EmulatorConfig {
         seed: Some(Seed::from_json_str(demo::DEMO_SEED)?),
         rate_limit_per_minute: None,
@@ -92,13 +98,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg,
         StartOptions {
             genesys: Some(gcfg),
-            authenticator: Some(Authenticator::with_tokens(&[("bench".into(), Role::Admin, hash_token(TOKEN))])),
+            authenticator: Some(Authenticator::with_tokens(&[(
+                "bench".into(),
+                Role::Admin,
+                hash_token(TOKEN),
+            )])),
             store: Some(store),
             ..Default::default()
         },
     )
     .await?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
     let gw_base = gw.scim_url();
     let emu_base = emu.base_url();
 
@@ -114,32 +126,67 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let emu_token = tok["access_token"].as_str().unwrap_or_default().to_string();
 
     // Users to work on.
-    let list: Value = http.get(format!("{gw_base}/Users?count=200")).bearer_auth(TOKEN).send().await?.json().await?;
+    let list: Value = http
+        .get(format!("{gw_base}/Users?count=200"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
     let users: Vec<(String, String)> = list["Resources"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|u| Some((u["id"].as_str()?.to_string(), u["userName"].as_str()?.to_string())))
+        .filter_map(|u| {
+            Some((
+                u["id"].as_str()?.to_string(),
+                u["userName"].as_str()?.to_string(),
+            ))
+        })
         .collect();
     let users = Arc::new(users);
-    println!("gateway {gw_base}; emulator {emu_base}; {} users in the org sample; {n} requests per run", users.len());
+    println!(
+        "gateway {gw_base}; emulator {emu_base}; {} users in the org sample; {n} requests per run",
+        users.len()
+    );
 
-    let rate: u64 = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(500);
+    let rate: u64 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(500);
     // Warm-up.
     for (id, _) in users.iter().take(20) {
-        let _ = http.get(format!("{gw_base}/Users/{id}")).bearer_auth(TOKEN).send().await;
-        let _ = http.get(format!("{emu_base}/api/v2/scim/v2/users/{id}")).bearer_auth(&emu_token).send().await;
+        let _ = http
+            .get(format!("{gw_base}/Users/{id}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await;
+        let _ = http
+            .get(format!("{emu_base}/api/v2/scim/v2/users/{id}"))
+            .bearer_auth(&emu_token)
+            .send()
+            .await;
     }
 
     let patch = |title: String| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "title", "value": title}]});
     let (mut direct, e1) = {
-        let (http, users, base, tok) = (http.clone(), users.clone(), emu_base.clone(), emu_token.clone());
+        let (http, users, base, tok) = (
+            http.clone(),
+            users.clone(),
+            emu_base.clone(),
+            emu_token.clone(),
+        );
         paced(n, rate, move |i| {
             let (http, users, base, tok) = (http.clone(), users.clone(), base.clone(), tok.clone());
             let body = patch(format!("direct {i}"));
             async move {
                 let (id, _) = &users[i % users.len()];
-                http.patch(format!("{base}/api/v2/scim/v2/users/{id}")).bearer_auth(tok).json(&body).send().await.is_ok_and(|r| r.status().is_success())
+                http.patch(format!("{base}/api/v2/scim/v2/users/{id}"))
+                    .bearer_auth(tok)
+                    .json(&body)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
             }
         })
         .await
@@ -151,22 +198,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let body = patch(format!("via {i}"));
             async move {
                 let (id, _) = &users[i % users.len()];
-                http.patch(format!("{base}/Users/{id}")).bearer_auth(TOKEN).json(&body).send().await.is_ok_and(|r| r.status().is_success())
+                http.patch(format!("{base}/Users/{id}"))
+                    .bearer_auth(TOKEN)
+                    .json(&body)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
             }
         })
         .await
     };
     let (d50, d99) = report("PATCH user, emulator directly @rate", &mut direct, e1);
     let (g50, g99) = report("PATCH user, through gateway @rate", &mut via, e2);
-    println!("  added by the gateway: p50 {:+.3} ms, p99 {:+.3} ms", g50 - d50, g99 - d99);
+    println!(
+        "  added by the gateway: p50 {:+.3} ms, p99 {:+.3} ms",
+        g50 - d50,
+        g99 - d99
+    );
 
     let (mut direct, e1) = {
-        let (http, users, base, tok) = (http.clone(), users.clone(), emu_base.clone(), emu_token.clone());
+        let (http, users, base, tok) = (
+            http.clone(),
+            users.clone(),
+            emu_base.clone(),
+            emu_token.clone(),
+        );
         paced(n, rate, move |i| {
             let (http, users, base, tok) = (http.clone(), users.clone(), base.clone(), tok.clone());
             async move {
                 let (id, _) = &users[i % users.len()];
-                http.get(format!("{base}/api/v2/scim/v2/users/{id}")).bearer_auth(tok).send().await.is_ok_and(|r| r.status().is_success())
+                http.get(format!("{base}/api/v2/scim/v2/users/{id}"))
+                    .bearer_auth(tok)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
             }
         })
         .await
@@ -177,14 +242,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (http, users, base) = (http.clone(), users.clone(), base.clone());
             async move {
                 let (id, _) = &users[i % users.len()];
-                http.get(format!("{base}/Users/{id}")).bearer_auth(TOKEN).send().await.is_ok_and(|r| r.status().is_success())
+                http.get(format!("{base}/Users/{id}"))
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
             }
         })
         .await
     };
     let (d50, d99) = report("GET user by id, emulator directly @rate", &mut direct, e1);
     let (g50, g99) = report("GET user by id, gateway read model @rate", &mut via, e2);
-    println!("  added by the gateway: p50 {:+.3} ms, p99 {:+.3} ms", g50 - d50, g99 - d99);
+    println!(
+        "  added by the gateway: p50 {:+.3} ms, p99 {:+.3} ms",
+        g50 - d50,
+        g99 - d99
+    );
 
     // Filtered reads per second.
     let total = n * 5;
@@ -199,7 +272,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             while i < total {
                 let (_, name) = &users[i % users.len()];
                 let filter = format!("userName eq \"{name}\"");
-                let r = http.get(format!("{base}/Users")).query(&[("filter", filter.as_str())]).bearer_auth(TOKEN).send().await;
+                let r = http
+                    .get(format!("{base}/Users"))
+                    .query(&[("filter", filter.as_str())])
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await;
                 if let Ok(r) = r
                     && r.status().is_success()
                     && r.bytes().await.is_ok()
@@ -216,7 +294,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ok += t.await.unwrap_or(0);
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("filtered reads (userName eq, {conc} clients): {ok}/{total} ok in {secs:.2} s = {:.0} reads/s", ok as f64 / secs);
+    println!(
+        "filtered reads (userName eq, {conc} clients): {ok}/{total} ok in {secs:.2} s = {:.0} reads/s",
+        ok as f64 / secs
+    );
 
     gw.shutdown().await;
     emu.shutdown().await;

@@ -23,6 +23,7 @@ pub mod mapping;
 pub mod normalize;
 pub mod schema;
 pub mod service;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -67,10 +68,8 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "TLS is configured but this build serves plain HTTP only; terminate TLS in front of gcprov"
-    )]
-    TlsUnsupported,
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("{0}")]
     Demo(String),
 }
@@ -142,9 +141,10 @@ fn genesys_config(cfg: &GatewayConfig) -> Result<ClientConfig, GatewayError> {
 impl Gateway {
     /// Opens the store, connects to Genesys, runs the initial sync and starts serving.
     pub async fn start(cfg: GatewayConfig, opts: StartOptions) -> Result<Gateway, GatewayError> {
-        if cfg.tls.is_some() {
-            return Err(GatewayError::TlsUnsupported);
-        }
+        let acceptor = match &cfg.tls {
+            Some(t) => Some(tls::acceptor(&t.cert, &t.key)?),
+            None => None,
+        };
         let metrics = metrics_handle();
         let store = match opts.store {
             Some(s) => s,
@@ -190,7 +190,10 @@ impl Gateway {
             .public_url
             .clone()
             .map(|u| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| format!("http://{addr}"));
+            .unwrap_or_else(|| {
+                let scheme = if acceptor.is_some() { "https" } else { "http" };
+                format!("{scheme}://{addr}")
+            });
         let scim_base = format!("{base}/scim/v2");
         let interval = cfg.sync.interval_seconds;
         let svc = Arc::new(Service::new(
@@ -215,12 +218,24 @@ impl Gateway {
         };
         let app = http::router(st, policy_router);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = async move {
+            let _ = rx.await;
+        };
         let server = tokio::spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
+            let r = match acceptor {
+                Some(acceptor) => {
+                    let l = tls::TlsListener {
+                        tcp: listener,
+                        acceptor,
+                    };
+                    axum::serve(l, app).with_graceful_shutdown(stop).await
+                }
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .await
+                }
+            };
             if let Err(e) = r {
                 tracing::error!(error = %e, "gateway server stopped");
             }
