@@ -1,6 +1,6 @@
 //! Gateway benchmark over loopback (bounded request counts; stops by itself).
 //!
-//! `cargo run --release -p gcprov-gateway --example bench [-- REQUESTS [RATE]]`
+//! `cargo run --release -p gcprov-gateway --example gateway_bench [-- REQUESTS [RATE]]`
 //!
 //! 1. Latency added by the gateway at a fixed 500 requests/s (open loop): a user PATCH through
 //!    the gateway (normalise, policy, read model, audit, Genesys write) against the same SCIM
