@@ -1,6 +1,5 @@
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
@@ -12,7 +11,7 @@ use crate::sink::{BoxFuture, Sink, SinkError};
 pub struct FileSink {
     name: String,
     path: PathBuf,
-    lock: Arc<Mutex<()>>,
+    lock: Mutex<()>,
 }
 
 impl FileSink {
@@ -20,7 +19,7 @@ impl FileSink {
         FileSink {
             name: name.into(),
             path: path.into(),
-            lock: Arc::new(Mutex::new(())),
+            lock: Mutex::new(()),
         }
     }
 }
