@@ -180,7 +180,8 @@ impl Org {
     /// languages and divisions.
     pub async fn read(client: &GenesysClient) -> Result<Org> {
         let before = client.stats().paced_requests;
-        let users: Vec<ActualUser> = client
+        // The user pages and the catalogues are read concurrently (the pacer still spaces them).
+        let users_fut = client
             .list_users(ListUsers {
                 page_size: Some(USER_PAGE_SIZE),
                 state: Some("any".into()),
@@ -188,9 +189,8 @@ impl Org {
                 ids: Vec::new(),
             })
             .try_filter_map(|u| async move { Ok(ActualUser::from_api(&u)) })
-            .try_collect()
-            .await?;
-        let groups: Vec<ActualGroup> = client
+            .try_collect::<Vec<ActualUser>>();
+        let groups_fut = client
             .list_groups()
             .try_filter_map(|g| async move {
                 Ok(match (g.id, g.name) {
@@ -202,22 +202,23 @@ impl Org {
                     _ => None,
                 })
             })
-            .try_collect()
-            .await?;
+            .try_collect::<Vec<ActualGroup>>();
+        let skills_fut = client.list_skills(None).try_collect::<Vec<_>>();
+        let langs_fut = client.list_languages(None).try_collect::<Vec<_>>();
+        let divs_fut = client.list_divisions().try_collect::<Vec<_>>();
+        let (users, groups, skills, langs, divs) =
+            futures::try_join!(users_fut, groups_fut, skills_fut, langs_fut, divs_fut)?;
         let mut catalog = Catalog::default();
-        let skills: Vec<_> = client.list_skills(None).try_collect().await?;
         for s in skills {
             if let (Some(id), Some(name)) = (s.id, s.name) {
                 catalog.skills.insert(name, id);
             }
         }
-        let langs: Vec<_> = client.list_languages(None).try_collect().await?;
         for s in langs {
             if let (Some(id), Some(name)) = (s.id, s.name) {
                 catalog.languages.insert(name, id);
             }
         }
-        let divs: Vec<_> = client.list_divisions().try_collect().await?;
         for d in divs {
             if let (Some(id), Some(name)) = (d.id, d.name) {
                 if d.home_division == Some(true) {
