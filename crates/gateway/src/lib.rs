@@ -221,25 +221,29 @@ impl Gateway {
         let stop = async move {
             let _ = rx.await;
         };
-        let server = tokio::spawn(async move {
-            let r = match acceptor {
-                Some(acceptor) => {
-                    let l = tls::TlsListener {
-                        tcp: listener,
-                        acceptor,
-                    };
-                    axum::serve(l, app).with_graceful_shutdown(stop).await
-                }
-                None => {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(stop)
-                        .await
-                }
-            };
-            if let Err(e) = r {
-                tracing::error!(error = %e, "gateway server stopped");
+        let server = match acceptor {
+            Some(a) => {
+                let l =
+                    tls::TlsListener::new(listener, a).map_err(|source| GatewayError::Listen {
+                        addr: addr.to_string(),
+                        source,
+                    })?;
+                tokio::spawn(async move {
+                    let r = axum::serve(l, app).with_graceful_shutdown(stop).await;
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "gateway server stopped");
+                    }
+                })
             }
-        });
+            None => tokio::spawn(async move {
+                let r = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "gateway server stopped");
+                }
+            }),
+        };
         let sync = (interval > 0).then(|| {
             let svc = svc.clone();
             tokio::spawn(async move {

@@ -7,3 +7,4 @@ mod faults;
 mod okta;
 mod protocol;
 mod shadow_policy;
+mod tls;
