@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use gcprov_store::{Store, StoreOptions};
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct StoreArgs {
     /// Database URL: `sqlite:///path/to/gcprov.db` or `postgres://user@host:5432/db`.
     #[arg(long = "database", env = "GCPROV_DATABASE_URL", hide_env_values = true)]
@@ -16,6 +16,16 @@ pub struct StoreArgs {
     /// Data directory holding the default SQLite database `gcprov.db` [default: ./data].
     #[arg(long, env = "GCPROV_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for StoreArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The database URL may carry a password.
+        f.debug_struct("StoreArgs")
+            .field("database", &self.database.as_ref().map(|_| self.describe()))
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
 }
 
 impl StoreArgs {
@@ -34,10 +44,14 @@ impl StoreArgs {
     /// A description of the store safe to print (no password).
     pub fn describe(&self) -> String {
         match &self.database {
-            Some(url) if url.starts_with("postgres") => match url.split_once('@') {
-                Some((_, host)) => format!("postgres://…@{host}"),
-                None => url.clone(),
-            },
+            Some(url) if url.starts_with("postgres") => {
+                // Neither the user info nor the query string (`?password=` is accepted) is
+                // printed; a password may itself contain `@`, so split at the last one.
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+                let rest = rest.split_once('?').map_or(rest, |(r, _)| r);
+                let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+                format!("postgres://…@{host}")
+            }
             Some(url) => url.clone(),
             None => {
                 let dir = self
@@ -83,4 +97,37 @@ fn bad_time(s: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "`{s}` is not a time: use RFC 3339 (2026-01-31T12:00:00Z), a date (2026-01-31) or an age (7d, 24h, 15m)"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn describe(url: &str) -> String {
+        StoreArgs {
+            database: Some(url.into()),
+            data_dir: None,
+        }
+        .describe()
+    }
+
+    #[test]
+    fn describe_never_prints_a_password() {
+        for url in [
+            "postgres://app:s3cret@db.example:5432/gcprov",
+            "postgres://app:s3c@ret@db.example:5432/gcprov",
+            "postgres://db.example:5432/gcprov?user=app&password=s3cret",
+            "postgresql://app:s3cret@db.example/gcprov?sslmode=require",
+        ] {
+            let d = describe(url);
+            assert!(!d.contains("s3c"), "{url} -> {d}");
+            assert!(d.contains("db.example"), "{url} -> {d}");
+        }
+        assert_eq!(describe("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        let args = StoreArgs {
+            database: Some("postgres://app:s3cret@db.example/gcprov".into()),
+            data_dir: None,
+        };
+        assert!(!format!("{args:?}").contains("s3cret"));
+    }
 }
