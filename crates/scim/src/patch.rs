@@ -713,6 +713,20 @@ fn apply_op(
     }
 }
 
+/// The extension URN a top-level body key names: a known extension of `schema`, or any other
+/// URN holding an object that is not itself an attribute path of the schema.
+fn extension_key(schema: &ResourceSchema, key: &str, v: &Value) -> Option<String> {
+    schema.extension(key).map(|s| s.id.clone()).or_else(|| {
+        (is_urn(key)
+            && v.is_object()
+            && AttrPath::parse(key)
+                .ok()
+                .and_then(|p| schema.resolve(&p))
+                .is_none())
+        .then(|| key.to_string())
+    })
+}
+
 /// Path-less add/replace: each key is a path or an extension URN.
 fn apply_object(
     res: &mut Resource,
@@ -729,15 +743,7 @@ fn apply_object(
         if key.eq_ignore_ascii_case("schemas") {
             continue;
         }
-        let ext_urn = schema.extension(&key).map(|s| s.id.clone()).or_else(|| {
-            (is_urn(&key)
-                && v.is_object()
-                && AttrPath::parse(&key)
-                    .ok()
-                    .and_then(|p| schema.resolve(&p))
-                    .is_none())
-            .then(|| key.clone())
-        });
+        let ext_urn = extension_key(schema, &key, &v);
         if let Some(urn) = ext_urn {
             let Value::Object(inner) = v else {
                 return Err(invalid_value(format!("'{key}' must be a JSON object")));
@@ -1269,15 +1275,7 @@ fn sanitize(
         if key.eq_ignore_ascii_case("schemas") || v.is_null() {
             continue;
         }
-        let ext = schema.extension(&key).map(|s| s.id.clone()).or_else(|| {
-            (is_urn(&key)
-                && v.is_object()
-                && AttrPath::parse(&key)
-                    .ok()
-                    .and_then(|p| schema.resolve(&p))
-                    .is_none())
-            .then(|| key.clone())
-        });
+        let ext = extension_key(schema, &key, &v);
         if let Some(urn) = ext {
             let Value::Object(inner) = v else {
                 return Err(invalid_value(format!("'{key}' must be a JSON object")));
