@@ -108,7 +108,7 @@ impl Progress for CliProgress {
             }
             None => {
                 let total = self.total.load(Ordering::SeqCst);
-                if done % self.step.load(Ordering::SeqCst) == 0 || done == total {
+                if done.is_multiple_of(self.step.load(Ordering::SeqCst)) || done == total {
                     eprintln!("progress: {done}/{total} items, {errors} errors");
                 }
             }
