@@ -457,3 +457,65 @@ async fn saved_plan_round_trips_through_json() {
             .is_empty()
     );
 }
+
+/// Stops the run (like Ctrl-C) once `after` items have finished.
+struct StopAfter {
+    after: usize,
+    seen: std::sync::atomic::AtomicUsize,
+    stop: Arc<AtomicBool>,
+}
+
+impl gcprov_reconcile::Progress for StopAfter {
+    fn advance(&self, _ok: bool) {
+        let n = self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n >= self.after {
+            self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_run_resumes_without_repeating_completed_writes() {
+    let emu = emulator(demo_seed()).await;
+    let client = client(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let p = plan(&client, DEMO_CSV, &Settings::default()).await;
+    emu.reset_stats();
+    let o = ApplyOptions {
+        concurrency: 1,
+        ..opts()
+    };
+    let progress = StopAfter {
+        after: 3,
+        seen: Default::default(),
+        stop: o.stop.clone(),
+    };
+    let rep = apply(&client, Some(&store), &p, &o, &progress)
+        .await
+        .unwrap();
+    assert!(rep.interrupted, "{}", rep.render());
+    let first = writes(&emu);
+    assert!(first > 0 && first < p.stats.min_writes, "{first}");
+    let rep = resume(&client, &store, &opts(), &NoProgress).await.unwrap();
+    assert!(
+        !rep.interrupted && rep.errors.is_empty(),
+        "{}",
+        rep.render()
+    );
+    assert_eq!(
+        writes(&emu),
+        p.stats.min_writes,
+        "every planned write exactly once over both runs"
+    );
+    assert!(
+        rep.counts.values().any(|m| m.contains_key("done-earlier")),
+        "{}",
+        rep.render()
+    );
+    assert!(
+        plan(&client, DEMO_CSV, &Settings::default())
+            .await
+            .is_empty()
+    );
+}
