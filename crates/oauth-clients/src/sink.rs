@@ -6,10 +6,8 @@
 //! stored, so its delivery is one synchronous attempt; a retry is a new secret
 //! (`rotate-secret`).
 
-use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
-use std::pin::Pin;
 
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
@@ -19,7 +17,7 @@ use crate::config::SinkConfig;
 use crate::error::Error;
 use crate::secret::IssuedSecret;
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use gcprov_delivery::BoxFuture;
 
 /// Why a secret was issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -552,7 +550,7 @@ impl gcprov_delivery::Sink for VaultEventSink {
     fn send<'a>(
         &'a self,
         ev: &'a gcprov_delivery::Envelope,
-    ) -> gcprov_delivery::BoxFuture<'a, Result<(), gcprov_delivery::SinkError>> {
+    ) -> BoxFuture<'a, Result<(), gcprov_delivery::SinkError>> {
         use gcprov_delivery::SinkError as E;
         Box::pin(async move {
             let client_id = ev
