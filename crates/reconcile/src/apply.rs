@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use gcprov_genesys::models::{
-    CreateUser, EmployerInfo, EntityState, GroupCreate, UpdateUser, UserRoutingLanguagePost,
-    UserRoutingSkillPost,
+    CreateUser, EmployerInfo, EntityState, GroupCreate, RoleDivisionPair, SubjectType, UpdateUser,
+    UserRoutingLanguagePost, UserRoutingSkillPost,
 };
 use gcprov_genesys::{Error as GError, GenesysClient};
 use gcprov_store::{NewEntry, NewEvent, Outcome, Store};
@@ -410,7 +410,7 @@ impl Exec<'_> {
         item: &UserItem,
         id: Option<&str>,
     ) -> std::result::Result<Option<ActualUser>, GError> {
-        let expand = ["groups", "skills", "languages"];
+        let expand = ["groups", "skills", "languages", "authorization"];
         let id = match id {
             Some(id) => id.to_string(),
             None => {
@@ -589,6 +589,21 @@ impl Exec<'_> {
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(StepErr::Api(e)),
             }
+        }
+        if !steps.grants_add.is_empty() {
+            let pairs: Vec<RoleDivisionPair> = steps
+                .grants_add
+                .iter()
+                .map(|g| RoleDivisionPair {
+                    role_id: g.role_id.clone(),
+                    division_id: g.division_id.clone(),
+                })
+                .collect();
+            self.client
+                .add_grants(&uid, SubjectType::User, &pairs)
+                .await
+                .map_err(|e| conflict(&id, e))?;
+            self.wrote()?;
         }
         if steps.delete {
             match self.client.delete_user(&uid).await {

@@ -59,6 +59,10 @@ pub struct DesiredUser {
     pub skills: Option<Vec<Proficiency>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub languages: Option<Vec<Proficiency>>,
+    /// Roles as `Role` or `Role@Division` (home division when none is named). Additive: roles
+    /// the user holds but the list lacks are left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }
 
 impl DesiredUser {
@@ -171,10 +175,11 @@ pub enum Field {
     Groups,
     Skills,
     Languages,
+    Roles,
 }
 
 impl Field {
-    pub const ALL: [Field; 13] = [
+    pub const ALL: [Field; 14] = [
         Field::ExternalId,
         Field::UserName,
         Field::DisplayName,
@@ -188,6 +193,7 @@ impl Field {
         Field::Groups,
         Field::Skills,
         Field::Languages,
+        Field::Roles,
     ];
 
     /// The default CSV header (also the key in a column mapping).
@@ -206,6 +212,7 @@ impl Field {
             Field::Groups => "groups",
             Field::Skills => "skills",
             Field::Languages => "languages",
+            Field::Roles => "roles",
         }
     }
 
@@ -453,6 +460,7 @@ impl CsvSource {
             groups: list(Field::Groups),
             skills: prof(Field::Skills)?,
             languages: prof(Field::Languages)?,
+            roles: list(Field::Roles),
         })
     }
 }
@@ -676,6 +684,11 @@ pub fn scim_to_desired(v: &Value, line: u64) -> std::result::Result<DesiredUser,
             genx.and_then(|g| get_ci(g, "routingLanguages")),
             "routingLanguages",
         )?,
+        roles: get_ci(v, "roles").and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(|r| str_ci(r, "value").or_else(|| str_ci(r, "display")))
+                .collect()
+        }),
     })
 }
 

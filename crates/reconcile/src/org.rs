@@ -66,6 +66,9 @@ pub struct ActualUser {
     pub skills: Option<Vec<Held>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub languages: Option<Vec<Held>>,
+    /// Role names (from `expand=authorization`; divisions are not in that view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }
 
 impl ActualUser {
@@ -116,6 +119,11 @@ impl ActualUser {
                     .filter_map(|x| held(&x.id, &x.name, x.proficiency))
                     .collect()
             }),
+            roles: u
+                .authorization
+                .as_ref()
+                .and_then(|a| a.roles.as_ref())
+                .map(|rs| rs.iter().filter_map(|r| r.name.clone()).collect()),
         })
     }
 }
@@ -134,6 +142,9 @@ pub struct Catalog {
     /// Skill name → id (names are case-sensitive in Genesys).
     pub skills: HashMap<String, String>,
     pub languages: HashMap<String, String>,
+    /// Role name → id.
+    #[serde(default)]
+    pub roles: HashMap<String, String>,
     /// Division name (lower-cased) → id.
     pub divisions: HashMap<String, String>,
     pub home_division: Option<String>,
@@ -185,7 +196,12 @@ impl Org {
             .list_users(ListUsers {
                 page_size: Some(USER_PAGE_SIZE),
                 state: Some("any".into()),
-                expand: vec!["groups".into(), "skills".into(), "languages".into()],
+                expand: vec![
+                    "groups".into(),
+                    "skills".into(),
+                    "languages".into(),
+                    "authorization".into(),
+                ],
                 ids: Vec::new(),
             })
             .try_filter_map(|u| async move { Ok(ActualUser::from_api(&u)) })
@@ -206,9 +222,16 @@ impl Org {
         let skills_fut = client.list_skills(None).try_collect::<Vec<_>>();
         let langs_fut = client.list_languages(None).try_collect::<Vec<_>>();
         let divs_fut = client.list_divisions().try_collect::<Vec<_>>();
-        let (users, groups, skills, langs, divs) =
-            futures::try_join!(users_fut, groups_fut, skills_fut, langs_fut, divs_fut)?;
+        let roles_fut = client.list_roles(None).try_collect::<Vec<_>>();
+        let (users, groups, skills, langs, divs, roles) = futures::try_join!(
+            users_fut, groups_fut, skills_fut, langs_fut, divs_fut, roles_fut
+        )?;
         let mut catalog = Catalog::default();
+        for r in roles {
+            if let (Some(id), Some(name)) = (r.id, r.name) {
+                catalog.roles.insert(name, id);
+            }
+        }
         for s in skills {
             if let (Some(id), Some(name)) = (s.id, s.name) {
                 catalog.skills.insert(name, id);

@@ -115,6 +115,17 @@ pub struct Want {
     pub skills: Option<Vec<Held>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub languages: Option<Vec<Held>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<RoleGrant>>,
+}
+
+/// A role granted in a division.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleGrant {
+    pub role: String,
+    pub role_id: String,
+    pub division_id: String,
 }
 
 impl Want {
@@ -239,6 +250,9 @@ pub struct Steps {
     pub languages_remove: Vec<Held>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub delete: bool,
+    /// Roles to grant (`POST …/subjects/{id}/bulkadd`, one call).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants_add: Vec<RoleGrant>,
     /// After a create: `PATCH employerInfo.employeeId` with the desired externalId (the create
     /// body has no such field).
     #[serde(default, skip_serializing_if = "is_false")]
@@ -264,6 +278,7 @@ impl Steps {
             && self.languages_remove.is_empty()
             && !self.delete
             && !self.set_external_id
+            && self.grants_add.is_empty()
     }
 
     /// API writes these steps take.
@@ -277,7 +292,7 @@ impl Steps {
             batches(self.skills_put.len(), ROUTING_BATCH)
         };
         n += batches(self.languages_put.len(), ROUTING_BATCH);
-        n + self.languages_remove.len() as u64
+        n + self.languages_remove.len() as u64 + u64::from(!self.grants_add.is_empty())
     }
 }
 
@@ -631,6 +646,9 @@ pub fn diff_user(
     let Some(a) = actual else {
         steps.create = true;
         steps.set_external_id = want.external_id.is_some();
+        if let Some(r) = &want.roles {
+            steps.grants_add = r.clone();
+        }
         if let Some(s) = &want.skills {
             steps.skills_put = s.clone();
         }
@@ -751,6 +769,17 @@ pub fn diff_user(
                 Some(&format!("{}:{}", s.name, s.proficiency)),
                 None,
             ));
+        }
+    }
+    if let Some(wr) = &want.roles {
+        let have = a.roles.as_deref().unwrap_or(&[]);
+        steps.grants_add = wr
+            .iter()
+            .filter(|g| !have.contains(&g.role))
+            .cloned()
+            .collect();
+        for g in &steps.grants_add {
+            changes.push(chg("role", None, Some(&g.role)));
         }
     }
     if steps.is_empty() {
@@ -1095,7 +1124,37 @@ impl<'a> Planner<'a> {
             }
             ok
         });
+        let roles = d.roles.as_ref().map(|rs| {
+            let mut out = Vec::with_capacity(rs.len());
+            for r in rs {
+                let (role, div) = match r.rsplit_once('@') {
+                    Some((role, div)) => (role.trim(), Some(div.trim())),
+                    None => (r.trim(), None),
+                };
+                let Some(role_id) = cat.roles.get(role) else {
+                    self.warn(format!("role {role:?} does not exist in the org; left out"));
+                    continue;
+                };
+                let division_id = match div {
+                    Some(dn) => cat.divisions.get(&dn.to_lowercase()).cloned(),
+                    None => cat.home_division.clone(),
+                };
+                let Some(division_id) = division_id else {
+                    self.warn(format!(
+                        "division of role grant {r:?} does not exist; left out"
+                    ));
+                    continue;
+                };
+                out.push(RoleGrant {
+                    role: role.to_string(),
+                    role_id: role_id.clone(),
+                    division_id,
+                });
+            }
+            out
+        });
         Want {
+            roles,
             email: d.email.clone().filter(|e| e != &d.user_name),
             name: d.effective_name(),
             external_id: d.external_id.clone(),

@@ -4,7 +4,8 @@ use std::io::Cursor;
 use std::time::Duration;
 
 use gcprov_emulator::{
-    Emulator, EmulatorConfig, EmulatorHandle, Seed, SeedGroup, SeedNamed, SeedProficiency, SeedUser,
+    Emulator, EmulatorConfig, EmulatorHandle, Seed, SeedGroup, SeedNamed, SeedProficiency,
+    SeedRole, SeedUser,
 };
 use gcprov_genesys::{ClientConfig, GenesysClient, SecretString};
 use gcprov_reconcile::{DesiredReader, Format, Org, Plan, Settings, plan_from_iter};
@@ -83,6 +84,11 @@ pub fn demo_seed() -> Seed {
     let erin = user("Erin Ernst", "erin@example.com");
     Seed {
         skills: vec![named("Sales"), named("Billing")],
+        roles: vec![SeedRole {
+            name: "Agent Role".into(),
+            permissions: vec!["routing:queue:view".into()],
+            ..Default::default()
+        }],
         languages: vec![named("English"), named("French")],
         groups: vec![group("Agents", &["dave@example.com", "erin@example.com"])],
         users: vec![alice, bob, carol, dave, erin],
@@ -93,12 +99,12 @@ pub fn demo_seed() -> Seed {
 /// Desired state for [`demo_seed`]: alice updated (title, skills), bob missing (deactivate),
 /// carol restored, dave unchanged, erin moved from Agents to a new group Support, frank created.
 pub const DEMO_CSV: &str = "\
-externalId,userName,displayName,title,active,groups,skills,languages
-E1,alice@example.com,Alice Adams,Senior Agent,true,,Billing:4,English:3
-E3,carol@example.com,Carol Cole,,true,,,
-,dave@example.com,Dave Dunn,,true,Agents,,
-,erin@example.com,Erin Ernst,,true,Support,,
-E6,frank@example.com,Frank Fox,Agent,true,Agents;Support,Billing:1,
+externalId,userName,displayName,title,active,groups,skills,languages,roles
+E1,alice@example.com,Alice Adams,Senior Agent,true,,Billing:4,English:3,Agent Role
+E3,carol@example.com,Carol Cole,,true,,,,
+,dave@example.com,Dave Dunn,,true,Agents,,,
+,erin@example.com,Erin Ernst,,true,Support,,,
+E6,frank@example.com,Frank Fox,Agent,true,Agents;Support,Billing:1,,Agent Role
 ";
 
 pub fn reader(csv: &str) -> DesiredReader {

@@ -109,6 +109,17 @@ async fn every_action_then_second_apply_writes_nothing() {
             .and_then(|e| e.employee_id.as_deref()),
         Some("E6")
     );
+    let roles = client
+        .get_user_roles(frank.id.as_deref().unwrap())
+        .await
+        .unwrap();
+    let names: Vec<_> = roles
+        .roles
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| r.name)
+        .collect();
+    assert_eq!(names, vec!["Agent Role".to_string()]);
     let fg: Vec<_> = frank
         .groups
         .clone()
