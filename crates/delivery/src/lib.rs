@@ -20,7 +20,7 @@ pub use config::{ConfigError, DeliveryConfig, DeliverySettings, SinkConfig};
 pub use envelope::Envelope;
 pub use file::FileSink;
 pub use secrecy::{ExposeSecret, SecretString};
-pub use sink::{BoxFuture, Sink, SinkError};
+pub use sink::{BoxFuture, Sink, SinkError, classify_status};
 pub use splunk::SplunkHecSink;
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSink, sign};
 pub use worker::{Backoff, DeliveryError, RunStats, Worker, WorkerOptions};

@@ -25,8 +25,9 @@ pub trait Sink: Send + Sync {
     fn send<'a>(&'a self, event: &'a Envelope) -> BoxFuture<'a, Result<(), SinkError>>;
 }
 
-/// Maps an HTTP status to a sink result.
-pub(crate) fn classify_status(sink: &str, status: reqwest::StatusCode) -> Result<(), SinkError> {
+/// Maps an HTTP status to a sink result: 2xx delivered; 408, 429 and 5xx worth retrying;
+/// anything else permanent. Every HTTP sink uses it, so they agree on what is retried.
+pub fn classify_status(sink: &str, status: reqwest::StatusCode) -> Result<(), SinkError> {
     if status.is_success() {
         Ok(())
     } else if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {

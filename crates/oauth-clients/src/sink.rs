@@ -577,14 +577,7 @@ impl gcprov_delivery::Sink for VaultEventSink {
                 .send()
                 .await
                 .map_err(|e| E::Transient(format!("{}: {}", self.name, e.without_url())))?;
-            let status = resp.status();
-            if status.is_success() {
-                Ok(())
-            } else if status.as_u16() == 429 || status.is_server_error() {
-                Err(E::Transient(format!("{}: HTTP {status}", self.name)))
-            } else {
-                Err(E::Permanent(format!("{}: HTTP {status}", self.name)))
-            }
+            gcprov_delivery::classify_status(&self.name, resp.status())
         })
     }
 }

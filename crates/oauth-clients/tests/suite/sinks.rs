@@ -234,3 +234,57 @@ async fn outbox_events_can_be_delivered_to_vault_through_the_delivery_trait() {
     let secret = secret_of(&writes[0]);
     assert!(!w.body.to_string().contains(&secret));
 }
+
+#[tokio::test]
+async fn vault_event_sink_retries_what_every_http_sink_retries() {
+    use gcprov_delivery::{Sink, SinkError};
+    // A Vault that answers every write with the status in the path's last segment.
+    let app = axum::Router::new().route(
+        "/v1/secret/data/ev/{code}",
+        axum::routing::post(
+            |axum::extract::Path(code): axum::extract::Path<u16>| async move {
+                axum::http::StatusCode::from_u16(code)
+                    .unwrap_or(axum::http::StatusCode::IM_A_TEAPOT)
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let env = Env::new().await;
+    env.governor()
+        .create(
+            &cc_spec("classified", "Analytics Reader"),
+            None,
+            &env.vault_sink(),
+        )
+        .await
+        .expect("created");
+    let events = env.outbox().await;
+    let envelope = gcprov_delivery::Envelope::from_event(&events[0]).expect("envelope");
+    for (code, transient) in [
+        (408u16, true),
+        (429, true),
+        (503, true),
+        (400, false),
+        (403, false),
+    ] {
+        let sink = gcprov_oauth_clients::VaultEventSink::new(
+            "vault-events",
+            &addr,
+            "secret",
+            &format!("ev/{code}"),
+            SecretString::from(VAULT_TOKEN.to_string()),
+        )
+        .expect("sink");
+        match sink.send(&envelope).await {
+            Err(SinkError::Transient(_)) => assert!(transient, "{code} must be permanent"),
+            Err(SinkError::Permanent(_)) => assert!(!transient, "{code} must be retried"),
+            other => panic!("{code}: unexpected {other:?}"),
+        }
+    }
+}
