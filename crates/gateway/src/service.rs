@@ -115,6 +115,8 @@ pub struct Service {
     pub(crate) mapping: Mapping,
     /// Group id -> displayName (the store has no group listing; see the report).
     pub(crate) groups: RwLock<BTreeMap<String, String>>,
+    /// Group memberships both ways (mirrors `rm_group_member`; saves a query per user read).
+    members: RwLock<Memberships>,
     writes: Semaphore,
     pending: AtomicUsize,
     pub(crate) synced: AtomicBool,
@@ -237,6 +239,7 @@ impl Service {
             policy,
             mapping,
             groups: RwLock::new(BTreeMap::new()),
+            members: RwLock::new(Memberships::default()),
             writes: Semaphore::new(concurrency),
             pending: AtomicUsize::new(0),
             synced: AtomicBool::new(false),
@@ -639,7 +642,14 @@ impl Service {
         let Some(id) = v.get("id").and_then(Value::as_str).map(str::to_string) else {
             return Ok(v);
         };
-        let ids = self.store.groups_of_member(&id).await.map_err(store_err)?;
+        let ids: Vec<String> = self
+            .members
+            .read()
+            .await
+            .by_user
+            .get(&id)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
         if ids.is_empty() {
             return Ok(v);
         }
@@ -1437,6 +1447,7 @@ impl Service {
             }
         }
         self.store.delete_user(id).await.map_err(store_err)?;
+        self.members.write().await.remove_user(id);
         Ok(())
     }
 
@@ -1641,6 +1652,10 @@ impl Service {
                     .map_err(store_err)?;
             }
             self.groups.write().await.insert(id.clone(), name.clone());
+            self.members
+                .write()
+                .await
+                .set(&id, Some(rec.members.clone()));
             self.apply_mapping(&name, &members, &[], &mut trace).await?;
             Ok((id, rec.resource))
         }
@@ -1839,6 +1854,10 @@ impl Service {
             .write()
             .await
             .insert(id.to_string(), name.clone());
+        self.members
+            .write()
+            .await
+            .set(id, Some(rec.members.clone()));
         self.apply_mapping(&name, &added, &removed, trace).await?;
         Ok(rec.resource)
     }
@@ -1969,6 +1988,7 @@ impl Service {
                     .map_err(store_err)?;
             }
             self.groups.write().await.remove(id);
+            self.members.write().await.set(id, None);
             Ok(())
         }
         .await;
@@ -2116,6 +2136,10 @@ impl Service {
                 g.version.unwrap_or(1),
             );
             self.store.upsert_group(&rec).await.map_err(store_err)?;
+            self.members
+                .write()
+                .await
+                .set(&id, Some(rec.members.clone()));
             seen_groups.insert(id, name);
         }
         let mut names = self.groups.write().await;
@@ -2127,6 +2151,7 @@ impl Service {
                 .collect::<Vec<_>>()
             {
                 self.store.delete_group(&old).await.map_err(store_err)?;
+                self.members.write().await.set(&old, None);
             }
             *names = seen_groups;
         } else {
@@ -2224,5 +2249,47 @@ fn indexed(f: &Filter) -> Option<Index> {
             }
         }
         _ => None,
+    }
+}
+
+/// Group memberships, by group and by user.
+#[derive(Debug, Default)]
+struct Memberships {
+    by_group: std::collections::HashMap<String, Vec<String>>,
+    by_user: std::collections::HashMap<String, BTreeSet<String>>,
+}
+
+impl Memberships {
+    /// Replaces a group's members (`None`: the group is gone).
+    fn set(&mut self, gid: &str, new: Option<Vec<String>>) {
+        if let Some(old) = self.by_group.remove(gid) {
+            for u in old {
+                if let Some(set) = self.by_user.get_mut(&u) {
+                    set.remove(gid);
+                    if set.is_empty() {
+                        self.by_user.remove(&u);
+                    }
+                }
+            }
+        }
+        if let Some(members) = new {
+            for u in &members {
+                self.by_user
+                    .entry(u.clone())
+                    .or_default()
+                    .insert(gid.to_string());
+            }
+            self.by_group.insert(gid.to_string(), members);
+        }
+    }
+
+    fn remove_user(&mut self, uid: &str) {
+        if let Some(groups) = self.by_user.remove(uid) {
+            for g in groups {
+                if let Some(m) = self.by_group.get_mut(&g) {
+                    m.retain(|x| x != uid);
+                }
+            }
+        }
     }
 }
