@@ -131,6 +131,8 @@ pub struct Group {
     pub members: Vec<Uuid>,
     pub owners: Vec<Uuid>,
     pub grants: Vec<(Uuid, Uuid)>,
+    /// SCIM `externalId` (`ScimV2Group.externalId`); set only through the SCIM group routes.
+    pub external_id: Option<String>,
 }
 
 /// An OAuth client. `Debug` redacts the secret.
@@ -501,6 +503,7 @@ impl Db {
                     members,
                     owners: Vec::new(),
                     grants: Vec::new(),
+                    external_id: None,
                 },
             );
         }

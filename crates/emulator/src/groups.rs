@@ -189,6 +189,7 @@ pub async fn create(
         members: Vec::new(),
         owners: owner_ids,
         grants: Vec::new(),
+        external_id: None,
     };
     let out = group_json(&g);
     audit(

@@ -339,13 +339,17 @@ pub fn scim_group(app: &App, db: &Db, g: &Group) -> Value {
         .filter(|m| db.users.get(m).is_some_and(|u| u.state != UState::Deleted))
         .map(|m| json!({"type": "User", "value": m, "$ref": user_location(app, *m)}))
         .collect();
-    json!({
+    let mut v = json!({
         "schemas": [GROUP_SCHEMA],
         "id": g.id,
         "displayName": g.name,
         "members": members,
         "meta": {"resourceType": "Group", "lastModified": iso(g.modified_ms), "location": format!("{}/api/v2/scim/v2/groups/{}", app.base_url, g.id), "version": etag(g.version)},
-    })
+    });
+    if let (Some(x), Some(m)) = (&g.external_id, v.as_object_mut()) {
+        m.insert("externalId".into(), json!(x));
+    }
+    v
 }
 
 /// `attributes` / `excludedAttributes` on top-level attributes; `id`, `userName`, `active`,
@@ -1607,6 +1611,8 @@ fn commit_group(
     gid: Uuid,
     name: Option<String>,
     members: Option<Vec<Uuid>>,
+    // `None`: unchanged; `Some(None)`: removed; `Some(Some(x))`: set.
+    external_id: Option<Option<String>>,
     client: &str,
 ) -> Result<(), ScimOrApi> {
     let now = app.now_ms();
@@ -1650,6 +1656,16 @@ fn commit_group(
         }
         g.name = n;
     }
+    if let Some(x) = external_id
+        && x != g.external_id
+    {
+        changes.push(PropertyChange {
+            property: "externalId".into(),
+            old_values: g.external_id.iter().cloned().collect(),
+            new_values: x.iter().cloned().collect(),
+        });
+        g.external_id = x;
+    }
     g.version += 1;
     g.modified_ms = now;
     let n = g.name.clone();
@@ -1685,7 +1701,17 @@ pub async fn group_put(
         .ok_or_else(|| invalid_value("displayName is required"))?
         .to_owned();
     let members = member_ids(&db, v.get("members").unwrap_or(&Value::Null))?;
-    commit_group(&app, &mut db, gid, Some(name), Some(members), &c.client_id)?;
+    // PUT replaces the resource: an absent externalId clears it.
+    let external_id = as_opt_string(v.get("externalId").unwrap_or(&Value::Null), "externalId")?;
+    commit_group(
+        &app,
+        &mut db,
+        gid,
+        Some(name),
+        Some(members),
+        Some(external_id),
+        &c.client_id,
+    )?;
     let g = &db.groups[&gid];
     Ok(with_etag(
         scim_json(StatusCode::OK, &scim_group(&app, &db, g)),
@@ -1706,6 +1732,7 @@ pub async fn group_patch(
     let gid = find_group(&db, &id)?;
     check_if_match(&headers, db.groups[&gid].version)?;
     let mut name: Option<String> = None;
+    let mut external_id: Option<Option<String>> = None;
     let mut members = db.groups[&gid].members.clone();
     let before = members.clone();
     for o in &ops {
@@ -1722,6 +1749,7 @@ pub async fn group_patch(
                 for (k, x) in obj {
                     match k.to_lowercase().as_str() {
                         "displayname" => name = x.as_str().map(String::from),
+                        "externalid" => external_id = Some(as_opt_string(x, "externalId")?),
                         "members" => {
                             let ids = member_ids(&db, x)?;
                             if op == Op::Replace {
@@ -1754,6 +1782,8 @@ pub async fn group_patch(
                         .ok_or_else(|| invalid_value("displayName is required"))?,
                 )
             }
+            ("externalid", Op::Remove) => external_id = Some(None),
+            ("externalid", _) => external_id = Some(as_opt_string(&value, "externalId")?),
             ("members", Op::Remove) => match filt {
                 Some(f) => members.retain(|m| m.to_string() != f),
                 None if value.is_null() => members.clear(),
@@ -1782,7 +1812,15 @@ pub async fn group_patch(
             }
         }
     }
-    commit_group(&app, &mut db, gid, name, Some(members), &c.client_id)?;
+    commit_group(
+        &app,
+        &mut db,
+        gid,
+        name,
+        Some(members),
+        external_id,
+        &c.client_id,
+    )?;
     let g = &db.groups[&gid];
     Ok(with_etag(
         scim_json(StatusCode::OK, &scim_group(&app, &db, g)),
@@ -1877,6 +1915,7 @@ fn schema_json(app: &App, id: &str) -> Option<Value> {
             "Group",
             vec![
                 attr("displayName", "string", false, true, "readWrite"),
+                attr("externalId", "string", false, false, "readWrite"),
                 attr("members", "complex", true, false, "readWrite"),
             ],
         ),

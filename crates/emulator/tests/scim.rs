@@ -360,3 +360,87 @@ async fn groups_get_put_patch_only() {
         );
     }
 }
+
+#[tokio::test]
+async fn scim_group_external_id_is_kept_by_patch_and_replaced_by_put() {
+    let ctx = start().await;
+    let g = json(ctx.post("/api/v2/groups", json!({"name": "Billing", "type": "official", "rulesVisible": true, "visibility": "public"})).await).await;
+    let path = format!("/api/v2/scim/v2/groups/{}", g["id"].as_str().unwrap());
+    let patch = |ops: serde_json::Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    // With a path, capitalised op as Entra sends it.
+    let r = scim(
+        &ctx,
+        Method::PATCH,
+        &path,
+        Some(patch(
+            json!([{"op": "Replace", "path": "externalId", "value": "hr-billing"}]),
+        )),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await["externalId"], "hr-billing");
+    assert_eq!(
+        json(scim(&ctx, Method::GET, &path, None, None).await).await["externalId"],
+        "hr-billing"
+    );
+    // Without a path (Okta), next to displayName.
+    let r = scim(
+        &ctx,
+        Method::PATCH,
+        &path,
+        Some(patch(
+            json!([{"op": "replace", "value": {"displayName": "Billing", "externalId": "hr-2"}}]),
+        )),
+        None,
+    )
+    .await;
+    assert_eq!(json(r).await["externalId"], "hr-2");
+    // Remove.
+    let r = scim(
+        &ctx,
+        Method::PATCH,
+        &path,
+        Some(patch(json!([{"op": "remove", "path": "externalId"}]))),
+        None,
+    )
+    .await;
+    assert!(json(r).await.get("externalId").is_none());
+    // PUT sets it, and a PUT without it clears it (full replace).
+    let r = scim(
+        &ctx,
+        Method::PUT,
+        &path,
+        Some(json!({"displayName": "Billing", "externalId": "hr-3", "members": []})),
+        None,
+    )
+    .await;
+    assert_eq!(json(r).await["externalId"], "hr-3");
+    let r = scim(
+        &ctx,
+        Method::PUT,
+        &path,
+        Some(json!({"displayName": "Billing", "members": []})),
+        None,
+    )
+    .await;
+    assert!(json(r).await.get("externalId").is_none());
+    // A non-string value is refused and changes nothing.
+    let r = scim(
+        &ctx,
+        Method::PATCH,
+        &path,
+        Some(patch(
+            json!([{"op": "add", "path": "externalId", "value": {"x": 1}}]),
+        )),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(
+        json(scim(&ctx, Method::GET, &path, None, None).await)
+            .await
+            .get("externalId")
+            .is_none()
+    );
+}
