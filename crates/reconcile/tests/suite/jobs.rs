@@ -125,6 +125,31 @@ async fn groups_create_adopts_existing_and_batches_members() {
     .await;
     assert!(e.is_err());
     assert_eq!(writes(&emu), 0);
+
+    // With an external id: set on the Genesys group through SCIM, and visible there.
+    let r3 = create(
+        &client,
+        Some(&store),
+        &GroupSpec {
+            name: "Weekend Shift".into(),
+            external_id: Some("hr-weekend".into()),
+            members: Vec::new(),
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r3.report.counts["group.externalId"].get("applied"),
+        Some(&1),
+        "{:?}",
+        r3.report.counts
+    );
+    let g = match client.scim_get_group(&r3.id, None).await.unwrap() {
+        gcprov_genesys::Conditional::Modified(v) => v.resource,
+        gcprov_genesys::Conditional::NotModified => panic!("no ETag was sent"),
+    };
+    assert_eq!(g.external_id.as_deref(), Some("hr-weekend"));
 }
 
 #[tokio::test]
