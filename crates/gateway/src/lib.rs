@@ -21,6 +21,7 @@ pub mod error;
 mod http;
 pub mod mapping;
 pub mod normalize;
+pub mod policy_audit;
 pub mod schema;
 pub mod service;
 pub mod tls;
@@ -196,6 +197,7 @@ impl Gateway {
             });
         let scim_base = format!("{base}/scim/v2");
         let interval = cfg.sync.interval_seconds;
+        let audit_store = store.clone();
         let svc = Arc::new(Service::new(
             cfg,
             scim_base,
@@ -209,8 +211,13 @@ impl Gateway {
             .await
             .map_err(|e| GatewayError::Sync(e.scim.detail))?;
         tracing::info!(users, groups, "read model synced");
-        let policy_router = policy
-            .map(|p| gcprov_policy::http::router(gcprov_policy::http::PolicyHttpState::new(p)));
+        let policy_router = policy.map(|p| {
+            let mut st = gcprov_policy::http::PolicyHttpState::new(p);
+            st.sink = Some(Arc::new(policy_audit::StoreDecisionSink::new(
+                audit_store.clone(),
+            )));
+            gcprov_policy::http::router(st)
+        });
         let st = http::AppState {
             svc: svc.clone(),
             auth: Arc::new(auth),

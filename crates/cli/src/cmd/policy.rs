@@ -218,26 +218,18 @@ async fn who_created(
 }
 
 /// One audit entry (action `policy.scan`, target the Genesys user id) and one outbox event per
-/// decision. Accepted and warned users are `success`, rejected users `denied`.
+/// decision, in the shape the gateway's policy endpoint uses too.
 async fn append_audit(
     store: &super::store_config::StoreArgs,
     records: &[gcprov_policy::DecisionRecord],
 ) -> anyhow::Result<()> {
-    use gcprov_store::{NewEntry, NewEvent, Outcome as AuditOutcome};
     let store = store.open().await?;
     for rec in records {
-        let outcome = match rec.decision {
-            gcprov_policy::Outcome::Rejected => AuditOutcome::Denied,
-            _ => AuditOutcome::Success,
-        };
-        let detail = serde_json::to_value(rec).context("cannot serialise a decision record")?;
-        let mut entry =
-            NewEntry::new("cli:policy-scan", "policy.scan", outcome).detail(detail.clone());
-        if let Some(id) = &rec.subject.id {
-            entry = entry.target(id.clone());
-        }
+        let (entry, event) =
+            gcprov_gateway::policy_audit::decision_entry("cli:policy-scan", "policy.scan", rec)
+                .context("cannot serialise a decision record")?;
         store
-            .append(entry, vec![NewEvent::new("policy.decision", detail)])
+            .append(entry, vec![event])
             .await
             .context("cannot append the audit entry")?;
     }
