@@ -11,6 +11,9 @@ export GCPROV_TEST_POSTGRES_URL="${GCPROV_TEST_POSTGRES_URL:-postgres://postgres
 echo "== cargo test (workspace: unit, integration, doc tests; SQLite and PostgreSQL)"
 cargo test --workspace
 
+echo "== issue 4 acceptance: 2,000 requests from 32 tasks at 600/min with zero 429s (paced: ~3.5 min)"
+cargo test -p gcprov-genesys --test tests -- --ignored --exact it::pacing::acceptance_2000_requests_32_tasks_600_per_minute
+
 echo "== official Genesys Cloud Python SDK against the emulator"
 scripts/sdk-compat.sh
 
