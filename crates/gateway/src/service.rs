@@ -1364,7 +1364,7 @@ impl Service {
                 &mut trace,
             )
             .await;
-        self.finish_user(ctx, id, "scim.user.replace", r, &trace, p)
+        self.finish_update(ctx, Kind::User, id, "scim.user.replace", r, &trace, p)
             .await
     }
 
@@ -1391,13 +1391,17 @@ impl Service {
                 &mut trace,
             )
             .await;
-        self.finish_user(ctx, id, "scim.user.patch", r, &trace, p)
+        self.finish_update(ctx, Kind::User, id, "scim.user.patch", r, &trace, p)
             .await
     }
 
-    async fn finish_user(
+    /// Audits the outcome of a PUT or PATCH (event `scim.user.updated` / `scim.group.updated`
+    /// on success) and answers with the projected resource.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_update(
         &self,
         ctx: &Ctx,
+        kind: Kind,
         id: &str,
         action: &str,
         r: Result<Value, GwError>,
@@ -1406,6 +1410,10 @@ impl Service {
     ) -> Result<Reply, GwError> {
         match r {
             Ok(v) => {
+                let event = match kind {
+                    Kind::User => "scim.user.updated",
+                    Kind::Group => "scim.group.updated",
+                };
                 self.audit(
                     ctx,
                     action,
@@ -1413,11 +1421,10 @@ impl Service {
                     Some(id),
                     trace,
                     json!({"status": 200}),
-                    Some(("scim.user.updated", json!({"id": id}))),
+                    Some((event, json!({"id": id}))),
                 )
                 .await;
-                // Group memberships may drive roles/skills; nothing else to do for users.
-                self.respond(Kind::User, 200, v, p).await
+                self.respond(kind, 200, v, p).await
             }
             Err(e) => {
                 self.audit_failure(ctx, action, Some(id), trace, &e).await;
@@ -1886,7 +1893,7 @@ impl Service {
                 &mut trace,
             )
             .await;
-        self.finish_group(ctx, id, "scim.group.replace", r, &trace, p)
+        self.finish_update(ctx, Kind::Group, id, "scim.group.replace", r, &trace, p)
             .await
     }
 
@@ -1909,38 +1916,8 @@ impl Service {
                 &mut trace,
             )
             .await;
-        self.finish_group(ctx, id, "scim.group.patch", r, &trace, p)
+        self.finish_update(ctx, Kind::Group, id, "scim.group.patch", r, &trace, p)
             .await
-    }
-
-    async fn finish_group(
-        &self,
-        ctx: &Ctx,
-        id: &str,
-        action: &str,
-        r: Result<Value, GwError>,
-        trace: &Trace,
-        p: &ListParams,
-    ) -> Result<Reply, GwError> {
-        match r {
-            Ok(v) => {
-                self.audit(
-                    ctx,
-                    action,
-                    Outcome::Success,
-                    Some(id),
-                    trace,
-                    json!({"status": 200}),
-                    Some(("scim.group.updated", json!({"id": id}))),
-                )
-                .await;
-                self.respond(Kind::Group, 200, v, p).await
-            }
-            Err(e) => {
-                self.audit_failure(ctx, action, Some(id), trace, &e).await;
-                Err(e)
-            }
-        }
     }
 
     pub async fn delete_group(
