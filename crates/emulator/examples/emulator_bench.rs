@@ -1,7 +1,7 @@
 //! Emulator benchmark: memory per user and requests/second for `GET /api/v2/users/{userId}` and
 //! SCIM `GET /api/v2/scim/v2/Users?filter=userName eq …`, over loopback, rate limit off.
 //!
-//! `cargo run --release -p gcprov-emulator --example bench -- [USERS] [REQUESTS] [CONNECTIONS]`
+//! `cargo run --release -p gcprov-emulator --example emulator_bench -- [USERS] [REQUESTS] [CONNECTIONS]`
 //! (defaults 100000 200000 64). The load generator is a minimal keep-alive HTTP/1.1 client in
 //! the same process, so it shares the machine's cores with the server; the numbers are a lower
 //! bound. Bounded: it stops after REQUESTS requests per endpoint. With `--serve` it only loads

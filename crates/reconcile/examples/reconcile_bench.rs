@@ -1,13 +1,13 @@
 //! Reconciler benchmark (see docs/benchmarks/reconcile.md).
 //!
-//! `cargo run --release -p gcprov-reconcile --example bench -- apply [USERS] [RATE_PER_MIN]`
+//! `cargo run --release -p gcprov-reconcile --example reconcile_bench -- apply [USERS] [RATE_PER_MIN]`
 //!   An emulator org of USERS (default 10,000) generated users at a compressed rate limit
 //!   (default 6,000 requests a minute); a desired state with 5% of them changed (4% new titles,
 //!   0.5% missing → deactivated, 0.5% new users joining a new group). Reports API calls used /
 //!   minimum (pages read + one write per change + membership batches) and wall time /
 //!   (calls / rate limit).
 //!
-//! `cargo run --release -p gcprov-reconcile --example bench -- plan DESIRED ACTUAL`
+//! `cargo run --release -p gcprov-reconcile --example reconcile_bench -- plan DESIRED ACTUAL`
 //!   Plan time, CPU time and peak memory for DESIRED desired users (a CSV file streamed from
 //!   disk) against an in-memory org of ACTUAL users (5% of the matches changed, the rest of the
 //!   desired users new).
