@@ -525,6 +525,41 @@ struct UpdateUser {
     employer_info: Option<EmployerInfo>,
 }
 
+/// A `state` value of a request body: `active`, `inactive` or `deleted`.
+fn parse_state(s: &str) -> Result<UState, ApiError> {
+    UState::parse(s).ok_or_else(|| ApiError::invalid_value("state", format!("Value [{s}] is not valid for field type [state]. Allowable values are: active, inactive, deleted")))
+}
+
+/// Moves user `uid` to `new` (the caller has checked the version): bumps the version, and on a
+/// restore re-claims the email unless a non-deleted user holds it now (409). Shared by
+/// `PATCH /users/{id}` with `state` and `PUT /users/{id}/state`. Returns the previous state.
+fn transition_state(db: &mut Db, uid: Uuid, new: UState, now: i64) -> Result<UState, ApiError> {
+    let u = db.users.get(&uid).ok_or_else(ApiError::not_found)?;
+    let old = u.state;
+    let restore = old == UState::Deleted && new != UState::Deleted;
+    let key = u.email.to_lowercase();
+    if restore
+        && let Some(holder) = db.by_email.get(key.as_str())
+        && *holder != uid
+        && db
+            .users
+            .get(holder)
+            .is_some_and(|h| h.state != UState::Deleted)
+    {
+        return Err(ApiError::conflict(
+            "The email address is in use by another user.",
+        ));
+    }
+    let u = db.users.get_mut(&uid).ok_or_else(ApiError::not_found)?;
+    u.state = new;
+    u.version += 1;
+    u.modified_ms = now;
+    if restore {
+        db.by_email.insert(key.into_boxed_str(), uid);
+    }
+    Ok(old)
+}
+
 pub async fn patch(
     State(app): State<App>,
     Extension(c): Extension<Caller>,
@@ -547,29 +582,10 @@ pub async fn patch(
     let mut action = "Update";
     if let Some(s) = req.state {
         // "If specified, it is the only modifiable field."
-        let new = UState::parse(&s).ok_or_else(|| ApiError::invalid_value("state", format!("Value [{s}] is not valid for field type [state]. Allowable values are: active, inactive, deleted")))?;
-        let key = u.email.to_lowercase();
-        if u.state == UState::Deleted && new != UState::Deleted {
-            if let Some(holder) = db.by_email.get(key.as_str())
-                && *holder != uid
-                && db
-                    .users
-                    .get(holder)
-                    .is_some_and(|h| h.state != UState::Deleted)
-            {
-                return Err(ApiError::conflict(
-                    "The email address is in use by another user.",
-                ));
-            }
-            action = "Restore";
-        }
-        let old = u.state;
-        let u = db.users.get_mut(&uid).ok_or_else(ApiError::not_found)?;
-        u.state = new;
-        u.version += 1;
-        u.modified_ms = now;
+        let new = parse_state(&s)?;
+        let old = transition_state(db, uid, new, now)?;
         if old == UState::Deleted && new != UState::Deleted {
-            db.by_email.insert(key.into_boxed_str(), uid);
+            action = "Restore";
         }
         changes.extend(change("state", Some(old.as_str()), Some(new.as_str())));
     } else {
@@ -1167,7 +1183,7 @@ pub async fn state_put(
     let s = req
         .state
         .ok_or_else(|| ApiError::invalid_value("state", "state is required"))?;
-    let new = UState::parse(&s).ok_or_else(|| ApiError::invalid_value("state", format!("Value [{s}] is not valid for field type [state]. Allowable values are: active, inactive, deleted")))?;
+    let new = parse_state(&s)?;
     let version = req
         .version
         .ok_or_else(|| ApiError::invalid_value("version", "version is required"))?;
@@ -1179,30 +1195,10 @@ pub async fn state_put(
     if u.version as i64 != version {
         return Err(ApiError::version_conflict());
     }
-    let key = u.email.to_lowercase();
-    let old = u.state;
-    if old == UState::Deleted
-        && new != UState::Deleted
-        && let Some(holder) = db.by_email.get(key.as_str())
-        && *holder != uid
-        && db
-            .users
-            .get(holder)
-            .is_some_and(|h| h.state != UState::Deleted)
-    {
-        return Err(ApiError::conflict(
-            "The email address is in use by another user.",
-        ));
-    }
-    let u = db.users.get_mut(&uid).ok_or_else(ApiError::not_found)?;
-    u.state = new;
-    u.version += 1;
-    u.modified_ms = now;
+    let old = transition_state(db, uid, new, now)?;
+    let u = &db.users[&uid];
     let out = state_json(u);
     let name = u.name.to_string();
-    if old == UState::Deleted && new != UState::Deleted {
-        db.by_email.insert(key.into_boxed_str(), uid);
-    }
     let action = if old == UState::Deleted && new != UState::Deleted {
         "Restore"
     } else {

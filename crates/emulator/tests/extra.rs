@@ -434,3 +434,74 @@ async fn disabled_clients_lose_their_tokens_and_roles_cannot_escalate() {
     assert_eq!(r.status(), 401);
     assert_eq!(json(r).await["code"], "bad.credentials");
 }
+
+#[tokio::test]
+async fn restore_is_refused_while_another_active_user_holds_the_email() {
+    let ctx = start().await;
+    let u = ctx.user("Old", "reused@example.com").await;
+    let id = u["id"].as_str().unwrap();
+    assert_eq!(
+        ctx.delete(&format!("/api/v2/users/{id}")).await.status(),
+        200
+    );
+    // SCIM only requires uniqueness among non-deleted users, so the email can be taken again.
+    let r = ctx
+        .post(
+            "/api/v2/scim/v2/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                   "userName": "reused@example.com", "displayName": "New"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let deleted_path = format!("/api/v2/users/{id}?state=deleted");
+    let version = json(ctx.get(&deleted_path).await).await["version"]
+        .as_i64()
+        .unwrap();
+    // Both ways of restoring share one transition, and both refuse it.
+    let r = ctx
+        .patch(
+            &format!("/api/v2/users/{id}"),
+            json!({"state": "active", "version": version}),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    assert!(
+        json(r).await["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("email address is in use")),
+        "the email rule refused it, not the version check"
+    );
+    let r = ctx
+        .put(
+            &format!("/api/v2/users/{id}/state"),
+            json!({"state": "active", "version": version}),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    assert!(
+        json(r).await["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("email address is in use")),
+        "the email rule refused it, not the version check"
+    );
+    // An unknown state is a clear 400 on both.
+    let r = ctx
+        .put(
+            &format!("/api/v2/users/{id}/state"),
+            json!({"state": "retired", "version": version}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(json(r).await["code"], "invalid.value");
+    let r = ctx
+        .patch(
+            &format!("/api/v2/users/{id}"),
+            json!({"state": "retired", "version": version}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    // Nothing changed: still deleted, same version.
+    let d = json(ctx.get(&deleted_path).await).await;
+    assert_eq!(d["state"], "deleted");
+    assert_eq!(d["version"].as_i64(), Some(version));
+}
