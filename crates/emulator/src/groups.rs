@@ -593,8 +593,5 @@ pub async fn search_get(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let q = Query::parse(raw.as_deref());
-    let q64 = q
-        .get("q64")
-        .ok_or_else(|| ApiError::invalid_value("q64", "q64 is required"))?;
-    Ok(ok(run_search(&app, search::decode_q64(q64)?)?))
+    Ok(ok(run_search(&app, search::request_from_query(&q)?)?))
 }

@@ -258,6 +258,15 @@ pub fn encode_q64(req: &SearchRequest) -> String {
         .replace('=', "%3D")
 }
 
+/// The search replayed by `GET …/search?q64=…` (users and groups): the required `q64` parameter,
+/// decoded.
+pub fn request_from_query(q: &crate::util::Query) -> Result<SearchRequest, ApiError> {
+    let q64 = q
+        .get("q64")
+        .ok_or_else(|| ApiError::invalid_value("q64", "q64 is required"))?;
+    decode_q64(q64)
+}
+
 pub fn decode_q64(q64: &str) -> Result<SearchRequest, ApiError> {
     let bad = || ApiError::bad_request("The q64 value is not valid.");
     let trimmed = q64.trim().replace("%3D", "=").replace("%3d", "=");

@@ -895,10 +895,7 @@ pub async fn search_get(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let q = Query::parse(raw.as_deref());
-    let q64 = q
-        .get("q64")
-        .ok_or_else(|| ApiError::invalid_value("q64", "q64 is required"))?;
-    let mut req = search::decode_q64(q64)?;
+    let mut req = search::request_from_query(&q)?;
     let expand = q.all("expand");
     if !expand.is_empty() {
         req.expand = expand;

@@ -262,6 +262,17 @@ async fn group_search_replays_q64_and_search_finds_deleted_by_state() {
     );
     let r = ctx.get("/api/v2/users/search?q64=notbase64!!").await;
     assert_eq!(r.status(), 400);
+    // Without q64 both replays name the missing parameter.
+    for path in ["/api/v2/users/search", "/api/v2/groups/search"] {
+        let r = ctx.get(path).await;
+        assert_eq!(r.status(), 400, "{path}");
+        let v = json(r).await;
+        assert_eq!(v["code"], "invalid.value", "{path}");
+        assert!(
+            v["message"].as_str().is_some_and(|m| m.contains("q64")),
+            "{v}"
+        );
+    }
 }
 
 #[tokio::test]
