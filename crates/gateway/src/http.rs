@@ -461,10 +461,12 @@ async fn healthz() -> Response {
 /// Store and Genesys reachable, read model synced (see `readiness.rs`); 503 naming what failed.
 async fn readyz(State(st): State<AppState>) -> Response {
     let synced = st.svc.synced.load(Ordering::SeqCst);
-    let (ok, body) = st
+    let (ok, mut body) = st
         .readiness
         .report(&st.svc.store, &st.svc.genesys, synced)
         .await;
+    // Informative only: a failed scheduled sync shows here, readiness follows the checks.
+    body["lastSyncOk"] = json!(st.svc.genesys_ok.load(Ordering::SeqCst));
     let status = if ok {
         StatusCode::OK
     } else {

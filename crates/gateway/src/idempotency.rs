@@ -238,7 +238,8 @@ struct Audit<'a> {
 }
 
 impl Audit<'_> {
-    async fn write(&self, action: &str, outcome: Outcome, extra: Value) {
+    async fn write(&self, action: &'static str, outcome: Outcome, extra: Value) {
+        metrics::counter!("gcprov_gateway_idempotency_total", "action" => action).increment(1);
         let mut detail = json!({
             "idempotencyKey": self.key,
             "method": self.method,
