@@ -124,3 +124,18 @@ async fn concurrent_scopes_do_not_mix() {
     );
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_resend_after_re_login_is_one_more_attempt() {
+    let emu = emulator().await;
+    let c = client(&emu);
+    c.get_home_division().await.expect("first call");
+    revoke_all(&emu).await;
+    let rec = CallRecorder::new();
+    rec.scope(c.get_home_division())
+        .await
+        .expect("after re-login");
+    let seen: Vec<(Option<u16>, u32)> = rec.calls().iter().map(|c| (c.status, c.attempt)).collect();
+    assert_eq!(seen, vec![(Some(401), 1), (Some(200), 2)]);
+    emu.shutdown().await;
+}
