@@ -99,6 +99,10 @@ pub struct GatewayConfig {
     pub bulk: BulkConfig,
     #[serde(default)]
     pub paging: PagingConfig,
+    #[serde(default)]
+    pub idempotency: IdempotencyConfig,
+    #[serde(default)]
+    pub readiness: ReadinessConfig,
 }
 
 fn default_listen() -> String {
@@ -359,6 +363,82 @@ impl Default for PagingConfig {
     }
 }
 
+/// `[idempotency]`: the `Idempotency-Key` request header (draft-ietf-httpapi-idempotency-key-header).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencyConfig {
+    /// Honour `Idempotency-Key` on POST, PUT, PATCH, DELETE and `/Bulk`.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// How long a stored response is replayed for its key (default 24 h).
+    #[serde(default = "default_idem_ttl")]
+    pub ttl_seconds: u64,
+    /// How often expired keys are deleted from the store (0 = never).
+    #[serde(default = "default_idem_purge")]
+    pub purge_interval_seconds: u64,
+    /// `Retry-After` of the 409 answered while the first request with a key is in flight.
+    #[serde(default = "default_idem_retry")]
+    pub in_flight_retry_after_seconds: u64,
+}
+
+fn default_idem_ttl() -> u64 {
+    86_400
+}
+fn default_idem_purge() -> u64 {
+    3_600
+}
+fn default_idem_retry() -> u64 {
+    1
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl_seconds: default_idem_ttl(),
+            purge_interval_seconds: default_idem_purge(),
+            in_flight_retry_after_seconds: default_idem_retry(),
+        }
+    }
+}
+
+/// `[readiness]`: how `/readyz` decides that Genesys Cloud is reachable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessConfig {
+    /// Genesys counts as reachable when any call succeeded within this many seconds; otherwise
+    /// `/readyz` makes one live call (`GET /api/v2/authorization/divisions/home`).
+    #[serde(default = "default_fresh")]
+    pub genesys_fresh_seconds: u64,
+    /// A failed live check is answered again for this many seconds without a new call
+    /// (0 = every probe after a failure checks again).
+    #[serde(default = "default_failure_cache")]
+    pub failure_cache_seconds: u64,
+    /// Time limit of the live check (its retries included).
+    #[serde(default = "default_probe_timeout")]
+    pub probe_timeout_seconds: u64,
+}
+
+fn default_fresh() -> u64 {
+    30
+}
+fn default_failure_cache() -> u64 {
+    5
+}
+fn default_probe_timeout() -> u64 {
+    5
+}
+
+impl Default for ReadinessConfig {
+    fn default() -> Self {
+        Self {
+            genesys_fresh_seconds: default_fresh(),
+            failure_cache_seconds: default_failure_cache(),
+            probe_timeout_seconds: default_probe_timeout(),
+        }
+    }
+}
+
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset.min(text.len()))
@@ -437,6 +517,20 @@ impl GatewayConfig {
                 ),
             });
         }
+        if self.idempotency.ttl_seconds == 0 {
+            return Err(ConfigError::Parse {
+                file: file.into(),
+                line: at("ttl_seconds"),
+                message: "idempotency.ttl_seconds must be at least 1".into(),
+            });
+        }
+        if self.readiness.probe_timeout_seconds == 0 {
+            return Err(ConfigError::Parse {
+                file: file.into(),
+                line: at("probe_timeout_seconds"),
+                message: "readiness.probe_timeout_seconds must be at least 1".into(),
+            });
+        }
         if self.queue.concurrency == 0 {
             return Err(ConfigError::Invalid {
                 file: file.into(),
@@ -490,6 +584,8 @@ impl GatewayConfig {
             sync: SyncConfig::default(),
             bulk: BulkConfig::default(),
             paging: PagingConfig::default(),
+            idempotency: IdempotencyConfig::default(),
+            readiness: ReadinessConfig::default(),
         }
     }
 }
@@ -506,6 +602,29 @@ mod tests {
             .map(|e| e.to_string());
         let e = e.unwrap_or_default();
         assert!(e.starts_with("gw.toml:5:"), "{e}");
+    }
+
+    #[test]
+    fn init_template_parses_with_its_documented_values() {
+        let text = include_str!("../../../examples/gateway/gcprov.toml");
+        let cfg = GatewayConfig::from_toml(text, "gcprov.toml");
+        let cfg = match cfg {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(cfg.idempotency.enabled);
+        assert_eq!(cfg.idempotency.ttl_seconds, 86_400);
+        assert_eq!(cfg.readiness.genesys_fresh_seconds, 30);
+    }
+
+    #[test]
+    fn zero_idempotency_ttl_is_refused_with_its_line() {
+        let text = "[store]\nurl = \"sqlite::memory:\"\n[idempotency]\nttl_seconds = 0\n";
+        let e = GatewayConfig::from_toml(text, "gw.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.starts_with("gw.toml:4:"), "{e}");
     }
 
     #[test]

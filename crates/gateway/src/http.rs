@@ -20,6 +20,8 @@ use serde_json::{Value, json};
 
 use crate::auth::{Authenticator, Caller, Role};
 use crate::error::GwError;
+use crate::idempotency::{self, Idempotency};
+use crate::readiness::Readiness;
 use crate::schema;
 use crate::service::{Ctx, Kind, ListParams, Reply, Service};
 
@@ -30,6 +32,8 @@ pub(crate) struct AppState {
     pub svc: Arc<Service>,
     pub auth: Arc<Authenticator>,
     pub metrics: PrometheusHandle,
+    pub idempotency: Arc<Idempotency>,
+    pub readiness: Arc<Readiness>,
 }
 
 #[derive(Debug, Clone)]
@@ -233,6 +237,15 @@ async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) 
             GwError::new(401, None, "Authentication required").into_response()
         }
     }
+}
+
+/// Runs the request in a `CallRecorder` scope: every Genesys HTTP attempt it makes (method,
+/// path, status, correlation id, attempt) reaches its audit entries (`Service::audit` takes
+/// them).
+async fn record_calls(req: Request, next: Next) -> Response {
+    gcprov_genesys::CallRecorder::new()
+        .scope(next.run(req))
+        .await
 }
 
 // ---------------------------------------------------------------------------- handlers
@@ -445,13 +458,15 @@ async fn healthz() -> Response {
     (StatusCode::OK, "ok\n").into_response()
 }
 
+/// Store and Genesys reachable, read model synced (see `readiness.rs`); 503 naming what failed.
 async fn readyz(State(st): State<AppState>) -> Response {
-    let store_ok = st.svc.store.schema_version().await.is_ok();
     let synced = st.svc.synced.load(Ordering::SeqCst);
-    let genesys_ok = st.svc.genesys_ok.load(Ordering::SeqCst);
-    let ok = store_ok && synced && genesys_ok;
-    let body =
-        json!({"ready": ok, "store": store_ok, "genesys": genesys_ok, "readModelSynced": synced});
+    let (ok, mut body) = st
+        .readiness
+        .report(&st.svc.store, &st.svc.genesys, synced)
+        .await;
+    // Informative only: a failed scheduled sync shows here, readiness follows the checks.
+    body["lastSyncOk"] = json!(st.svc.genesys_ok.load(Ordering::SeqCst));
     let status = if ok {
         StatusCode::OK
     } else {
@@ -652,8 +667,15 @@ async fn bulk(
 
 // ---------------------------------------------------------------------------- router
 
+/// Largest request body accepted (the `/Bulk` limit, at least 1 MiB).
+pub(crate) fn body_limit(cfg: &crate::config::GatewayConfig) -> usize {
+    usize::try_from(cfg.bulk.max_payload_bytes)
+        .unwrap_or(usize::MAX)
+        .max(1_048_576)
+}
+
 pub(crate) fn router(st: AppState, policy: Option<Router>) -> Router {
-    let limit = (st.svc.cfg.bulk.max_payload_bytes as usize).max(1_048_576);
+    let limit = body_limit(&st.svc.cfg);
     let scim = Router::new()
         .route("/Bulk", post(bulk))
         .route("/bulk", post(bulk))
@@ -667,6 +689,11 @@ pub(crate) fn router(st: AppState, policy: Option<Router>) -> Router {
                 .patch(patch_one)
                 .delete(delete_one),
         )
+        .route_layer(middleware::from_fn(record_calls))
+        .route_layer(middleware::from_fn_with_state(
+            st.clone(),
+            idempotency::layer,
+        ))
         .route_layer(middleware::from_fn_with_state(st.clone(), authenticate));
     // Discovery endpoints are public (RFC 7644 4 allows it; IdPs read them before auth setup).
     let discovery = Router::new()

@@ -19,9 +19,11 @@ pub mod config;
 pub mod demo;
 pub mod error;
 mod http;
+pub mod idempotency;
 pub mod mapping;
 pub mod normalize;
 pub mod policy_audit;
+pub mod readiness;
 pub mod schema;
 pub mod service;
 pub mod tls;
@@ -92,6 +94,8 @@ pub struct Gateway {
     svc: Arc<Service>,
     server: JoinHandle<()>,
     sync: Option<JoinHandle<()>>,
+    purge: Option<JoinHandle<()>>,
+    idempotency: Arc<idempotency::Idempotency>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -218,10 +222,17 @@ impl Gateway {
             )));
             gcprov_policy::http::router(st)
         });
+        let idem = Arc::new(idempotency::Idempotency::new(
+            svc.cfg.idempotency.clone(),
+            svc.store.clone(),
+            http::body_limit(&svc.cfg),
+        ));
         let st = http::AppState {
             svc: svc.clone(),
             auth: Arc::new(auth),
             metrics,
+            idempotency: idem.clone(),
+            readiness: Arc::new(readiness::Readiness::new(svc.cfg.readiness.clone())),
         };
         let app = http::router(st, policy_router);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -265,12 +276,29 @@ impl Gateway {
                 }
             })
         });
+        let purge_every = svc.cfg.idempotency.purge_interval_seconds;
+        let purge = (svc.cfg.idempotency.enabled && purge_every > 0).then(|| {
+            let idem = idem.clone();
+            tokio::spawn(async move {
+                let mut t = tokio::time::interval(Duration::from_secs(purge_every));
+                loop {
+                    t.tick().await;
+                    match idem.purge_expired().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(purged = n, "expired idempotency keys deleted"),
+                        Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+                    }
+                }
+            })
+        });
         Ok(Gateway {
             addr,
             base,
             svc,
             server,
             sync,
+            purge,
+            idempotency: idem,
             shutdown: Some(tx),
         })
     }
@@ -293,6 +321,11 @@ impl Gateway {
         &self.svc
     }
 
+    /// The `Idempotency-Key` state (keys in flight, purge).
+    pub fn idempotency(&self) -> &Arc<idempotency::Idempotency> {
+        &self.idempotency
+    }
+
     /// Runs until the server stops.
     pub async fn wait(mut self) {
         let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
@@ -303,6 +336,9 @@ impl Gateway {
     pub async fn shutdown(mut self) {
         if let Some(s) = self.sync.take() {
             s.abort();
+        }
+        if let Some(p) = self.purge.take() {
+            p.abort();
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

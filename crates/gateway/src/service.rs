@@ -685,8 +685,13 @@ impl Service {
         if let Some(t) = target {
             entry = entry.target(t);
         }
-        for c in &trace.calls {
-            if let Some(id) = &c.correlation_id {
+        // Every HTTP attempt made since the previous audit entry of this request (the gateway
+        // runs each request in a `CallRecorder` scope; empty outside one), failures included.
+        let http = gcprov_genesys::recorder::take_current();
+        let ids = trace.calls.iter().filter_map(|c| c.correlation_id.as_ref());
+        let ids = ids.chain(http.iter().filter_map(|c| c.correlation_id.as_ref()));
+        for id in ids {
+            if !entry.correlation_ids.contains(id) {
                 entry = entry.correlation_id(id.clone());
             }
         }
@@ -695,6 +700,7 @@ impl Service {
             "mode": if self.shadow() { "shadow" } else { "live" },
             "policy": trace.policy,
             "genesysCalls": calls,
+            "genesysHttp": http,
             "result": extra,
         }));
         let events = match event {

@@ -17,6 +17,7 @@ use tracing::Instrument;
 use crate::config::{ClientConfig, join};
 use crate::error::{ApiError, ConfigError, Error, Result, TransportKind};
 use crate::models::{EntityListing, ErrorBody, ScimErrorBody};
+use crate::recorder::{self, Activity, RecordedCall};
 use crate::retry::{backoff_delay, error_chain, parse_retry_after, transport_kind};
 use crate::token::TokenManager;
 
@@ -158,6 +159,7 @@ struct Inner {
     cfg: ClientConfig,
     api_root: url::Url,
     tokens: TokenManager,
+    activity: Activity,
 }
 
 /// Genesys Cloud API client. Cheap to clone; clones share the token, the pacer and the
@@ -203,6 +205,7 @@ impl GenesysClient {
                 cfg,
                 api_root,
                 tokens: TokenManager::new(),
+                activity: Activity::default(),
             }),
         })
     }
@@ -234,6 +237,11 @@ impl GenesysClient {
         }
     }
 
+    /// Time since any call of this client last got a 2xx/304 answer; `None` before the first.
+    pub fn since_last_success(&self) -> Option<Duration> {
+        self.inner.activity.since_last_success()
+    }
+
     // ------------------------------------------------------------ lifecycle
 
     /// Sends a request with pacing, re-authentication and retries.
@@ -251,6 +259,8 @@ impl GenesysClient {
         let mut reauthenticated = false;
         // Set once a request was re-sent after an outcome that may have been processed.
         let mut resent_after_ambiguous = false;
+        // Every send, re-sends after 401/429 included (for the call recorder).
+        let mut sends = 0u32;
         let url = join(&self.inner.api_root, &req.path).map_err(Error::from)?;
         if cfg.log_bodies
             && let Some(b) = &req.body
@@ -259,6 +269,7 @@ impl GenesysClient {
         }
         loop {
             attempt += 1;
+            sends += 1;
             let token = self.inner.tokens.get(&self.inner.http, cfg).await?;
             token.pacer.acquire().await;
 
@@ -293,6 +304,15 @@ impl GenesysClient {
                 Ok(x) => x,
                 Err(e) => {
                     let kind = transport_kind(&e);
+                    record(
+                        &self.inner.activity,
+                        req,
+                        sends,
+                        None,
+                        Some(kind),
+                        None,
+                        latency_ms,
+                    );
                     tracing::debug!(method = %req.method, path = %req.path, error_kind = %kind, latency_ms, attempt, "genesys transport error");
                     let err = Error::Transport {
                         method: req.method.to_string(),
@@ -343,6 +363,16 @@ impl GenesysClient {
                 correlation_id = correlation_id.as_deref().unwrap_or(""),
                 attempt,
                 "genesys response"
+            );
+            let cid = correlation_id.clone();
+            record(
+                &self.inner.activity,
+                req,
+                sends,
+                Some(status),
+                None,
+                cid,
+                latency_ms,
             );
             if cfg.log_bodies && !body.is_empty() {
                 tracing::debug!(target: "gcprov_genesys::body", status, correlation_id = correlation_id.as_deref().unwrap_or(""), body = %redact(&body), "response body");
@@ -579,6 +609,30 @@ impl GenesysClient {
         .try_flatten()
         .boxed()
     }
+}
+
+/// Feeds the call recorder (see `recorder`).
+fn record(
+    activity: &Activity,
+    req: &Req,
+    attempt: u32,
+    status: Option<u16>,
+    transport: Option<TransportKind>,
+    correlation_id: Option<String>,
+    latency_ms: f64,
+) {
+    recorder::observe(
+        activity,
+        RecordedCall {
+            method: req.method.to_string(),
+            path: req.display_path(),
+            status,
+            transport_error: transport.map(|k| k.to_string()),
+            correlation_id,
+            attempt,
+            latency_ms: latency_ms as u64,
+        },
+    );
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(req: &Req, resp: &Resp) -> Result<T> {

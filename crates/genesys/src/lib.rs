@@ -46,6 +46,7 @@ pub mod config;
 pub mod error;
 pub mod models;
 pub mod pacer;
+pub mod recorder;
 mod retry;
 mod token;
 
@@ -54,4 +55,5 @@ pub use client::{ClientStats, GenesysClient};
 pub use config::{ClientConfig, Region, RetryPolicy};
 pub use error::{ApiError, ConfigError, Error, Result, TransportKind};
 pub use pacer::Pacer;
+pub use recorder::{CallRecorder, RecordedCall};
 pub use secrecy::{ExposeSecret, SecretString};

@@ -1,10 +1,13 @@
 pub mod support;
 
 mod auth;
+mod correlation;
 mod entra;
 mod etag;
 mod faults;
+mod idempotency;
 mod okta;
 mod protocol;
+mod readiness;
 mod shadow_policy;
 mod tls;

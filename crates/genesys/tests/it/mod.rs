@@ -3,4 +3,5 @@ mod faults;
 mod logs;
 mod ops;
 mod pacing;
+mod recorder;
 mod secrets;
