@@ -80,9 +80,10 @@ pub struct GatewayConfig {
     /// Policy file (see docs/policy.md); none = accept everything.
     #[serde(default)]
     pub policy: Option<PathBuf>,
-    /// Group mapping file (see examples/gateway/mapping.toml).
-    #[serde(default)]
-    pub mapping: Option<PathBuf>,
+    /// Group mapping: `mapping = "mapping.toml"` or a `[mapping]` table (see
+    /// [`MappingConfig`] and examples/gateway/demo-mapping.toml).
+    #[serde(default, deserialize_with = "mapping_setting")]
+    pub mapping: MappingConfig,
     #[serde(default)]
     pub callers: CallersConfig,
     #[serde(default)]
@@ -103,6 +104,58 @@ pub struct GatewayConfig {
 
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
+}
+
+/// `[mapping]`: the group mapping file and when it is applied.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingConfig {
+    /// The mapping file (IdP group -> roles, skills, languages, queues); none = no mapping.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// At every full sync (start and schedule), grant what the mapping owes the active
+    /// members of mapped groups and they do not hold (memberships made before gcprov ran or
+    /// changed in the Genesys admin UI). Audited as `mapping.sync`.
+    #[serde(default = "yes")]
+    pub apply_on_sync: bool,
+}
+
+impl Default for MappingConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            apply_on_sync: true,
+        }
+    }
+}
+
+/// `mapping = "file.toml"` (the short form) or a `[mapping]` table.
+fn mapping_setting<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MappingConfig, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Setting {
+        File(PathBuf),
+        Table(MappingConfig),
+    }
+    Ok(match Setting::deserialize(d)? {
+        Setting::File(f) => MappingConfig {
+            file: Some(f),
+            ..Default::default()
+        },
+        Setting::Table(t) => t,
+    })
+}
+
+/// `groups.on_delete`: what an IdP DELETE of a group does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupOnDelete {
+    /// Delete the Genesys group (and revoke its members' mapped grants).
+    #[default]
+    Delete,
+    /// Leave the Genesys group and its members in place; forget the IdP's link to it (identity
+    /// map, read model) and revoke its members' mapped grants. For groups also used by hand.
+    Unlink,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +274,9 @@ pub struct GroupsConfig {
     /// Create a Genesys group for an IdP group that has none.
     #[serde(default)]
     pub create_missing: bool,
+    /// What an IdP DELETE of a group does: `delete` (default) or `unlink`.
+    #[serde(default)]
+    pub on_delete: GroupOnDelete,
 }
 
 fn yes() -> bool {
@@ -455,7 +511,7 @@ impl GatewayConfig {
         if let Some(p) = self.policy.as_mut() {
             fix(p);
         }
-        if let Some(p) = self.mapping.as_mut() {
+        if let Some(p) = self.mapping.file.as_mut() {
             fix(p);
         }
         if let Some(t) = self.tls.as_mut() {
@@ -481,7 +537,7 @@ impl GatewayConfig {
                 url: store_url.into(),
             },
             policy: None,
-            mapping: None,
+            mapping: MappingConfig::default(),
             callers: CallersConfig::default(),
             users: UsersConfig::default(),
             groups: GroupsConfig::default(),
@@ -506,6 +562,39 @@ mod tests {
             .map(|e| e.to_string());
         let e = e.unwrap_or_default();
         assert!(e.starts_with("gw.toml:5:"), "{e}");
+    }
+
+    #[test]
+    fn mapping_short_and_table_forms() {
+        let short = GatewayConfig::from_toml(
+            "mapping = \"m.toml\"\n[store]\nurl = \"sqlite::memory:\"\n",
+            "x.toml",
+        )
+        .map(|c| c.mapping);
+        assert!(
+            matches!(&short, Ok(m) if m.file.as_deref() == Some(Path::new("m.toml")) && m.apply_on_sync),
+            "{short:?}"
+        );
+        let table = GatewayConfig::from_toml(
+            "[store]\nurl = \"sqlite::memory:\"\n[mapping]\nfile = \"m.toml\"\napply_on_sync = false\n",
+            "x.toml",
+        )
+        .map(|c| c.mapping);
+        assert!(
+            matches!(&table, Ok(m) if m.file.is_some() && !m.apply_on_sync),
+            "{table:?}"
+        );
+        let groups = GatewayConfig::from_toml(
+            "[store]\nurl = \"sqlite::memory:\"\n[groups]\non_delete = \"unlink\"\n",
+            "x.toml",
+        )
+        .map(|c| c.groups.on_delete);
+        assert!(matches!(groups, Ok(GroupOnDelete::Unlink)));
+        let bad = GatewayConfig::from_toml(
+            "[store]\nurl = \"sqlite::memory:\"\n[groups]\non_delete = \"purge\"\n",
+            "x.toml",
+        );
+        assert!(bad.is_err());
     }
 
     #[test]

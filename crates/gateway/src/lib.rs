@@ -166,7 +166,7 @@ impl Gateway {
             (None, Some(path)) => Some(Arc::new(Policy::load(path)?)),
             (None, None) => None,
         };
-        let mapping = match (opts.mapping, &cfg.mapping) {
+        let mapping = match (opts.mapping, &cfg.mapping.file) {
             (Some(m), _) => m,
             (None, Some(path)) => Mapping::load(path)?,
             (None, None) => Mapping::default(),
