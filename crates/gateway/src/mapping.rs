@@ -221,7 +221,12 @@ impl Resolved {
             }
         }
         for (mine, theirs, rv, rg) in [
-            (&self.skills, &rest.skills, &mut revoke.skills, &mut regrant.skills),
+            (
+                &self.skills,
+                &rest.skills,
+                &mut revoke.skills,
+                &mut regrant.skills,
+            ),
             (
                 &self.languages,
                 &rest.languages,
@@ -280,6 +285,12 @@ impl Resolved {
                 .cloned()
                 .collect(),
         }
+    }
+
+    /// Whether applying this changes the Genesys user itself (roles, skills, languages: the
+    /// SCIM user shows them, so the read model must be refreshed) and not only queues.
+    pub fn touches_user(&self) -> bool {
+        !(self.roles.is_empty() && self.skills.is_empty() && self.languages.is_empty())
     }
 
     /// Only the queues (a deactivated user keeps roles, skills and languages).

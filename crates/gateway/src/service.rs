@@ -2180,6 +2180,9 @@ impl Service {
                 from_genesys(&e, self.retry_after())
             })?;
             trace.ok("mapping.grant", u, false);
+            if give.touches_user() {
+                self.refresh_user(u, trace).await?;
+            }
         }
         for u in removed {
             let rest = self.owed_by_groups(u, Some(gid)).await?;
@@ -2195,6 +2198,11 @@ impl Service {
                     from_genesys(&e, self.retry_after())
                 })?;
                 trace.ok("mapping.regrant", u, false);
+            }
+            // The model's user must show what the mapping changed: a later SCIM PUT carries
+            // the model's roles and routing, and would otherwise undo it.
+            if revoke.touches_user() || regrant.touches_user() {
+                self.refresh_user(u, trace).await?;
             }
         }
         Ok(())
@@ -2229,7 +2237,13 @@ impl Service {
         }
         for (_, name) in &mapped {
             if let Some(rule) = self.mapping.rule_for(name) {
-                queues.extend(self.resolve_rule(name, rule).await?.queue_ids().iter().cloned());
+                queues.extend(
+                    self.resolve_rule(name, rule)
+                        .await?
+                        .queue_ids()
+                        .iter()
+                        .cloned(),
+                );
             }
         }
         let ra = self.retry_after();
@@ -2272,7 +2286,11 @@ impl Service {
                 match missing.grant(&self.genesys, u).await {
                     Ok(()) => {
                         trace.ok("mapping.grant", u, false);
-                        Ok(())
+                        if missing.touches_user() {
+                            self.refresh_user(u, &mut trace).await
+                        } else {
+                            Ok(())
+                        }
                     }
                     Err(e) => {
                         trace.err("mapping.grant", u, &e);
@@ -2296,8 +2314,16 @@ impl Service {
                     .await;
                 }
                 Err(e) => {
-                    self.audit(&ctx, "mapping.sync", Outcome::Failure, Some(u), &trace, detail, None)
-                        .await;
+                    self.audit(
+                        &ctx,
+                        "mapping.sync",
+                        Outcome::Failure,
+                        Some(u),
+                        &trace,
+                        detail,
+                        None,
+                    )
+                    .await;
                     return Err(e);
                 }
             }
