@@ -219,6 +219,14 @@ pub struct JwtConfig {
     /// Allowed clock skew in seconds.
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
+    /// Seconds between scheduled refreshes of `jwks_url` (a `Cache-Control: max-age` in the
+    /// response takes precedence within 60 s..24 h). At least 30.
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh_seconds: u64,
+}
+
+fn default_jwks_refresh() -> u64 {
+    600
 }
 
 fn default_algs() -> Vec<String> {
@@ -471,6 +479,13 @@ impl GatewayConfig {
                     file: file.into(),
                     line: at("[callers.jwt]"),
                     message: "callers.jwt needs jwks_file or jwks_url".into(),
+                });
+            }
+            if j.jwks_refresh_seconds < 30 {
+                return Err(ConfigError::Parse {
+                    file: file.into(),
+                    line: at("jwks_refresh_seconds"),
+                    message: "callers.jwt.jwks_refresh_seconds must be at least 30".into(),
                 });
             }
             for a in &j.algorithms {

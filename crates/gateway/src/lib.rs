@@ -92,6 +92,7 @@ pub struct Gateway {
     svc: Arc<Service>,
     server: JoinHandle<()>,
     sync: Option<JoinHandle<()>>,
+    jwks: Option<JoinHandle<()>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -218,9 +219,11 @@ impl Gateway {
             )));
             gcprov_policy::http::router(st)
         });
+        let auth = Arc::new(auth);
+        let jwks = auth.spawn_jwks_refresh();
         let st = http::AppState {
             svc: svc.clone(),
-            auth: Arc::new(auth),
+            auth,
             metrics,
         };
         let app = http::router(st, policy_router);
@@ -271,6 +274,7 @@ impl Gateway {
             svc,
             server,
             sync,
+            jwks,
             shutdown: Some(tx),
         })
     }
@@ -303,6 +307,9 @@ impl Gateway {
     pub async fn shutdown(mut self) {
         if let Some(s) = self.sync.take() {
             s.abort();
+        }
+        if let Some(j) = self.jwks.take() {
+            j.abort();
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

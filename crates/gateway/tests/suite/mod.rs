@@ -4,6 +4,7 @@ mod auth;
 mod entra;
 mod etag;
 mod faults;
+mod jwks;
 mod mapping_lifecycle;
 mod okta;
 mod protocol;
