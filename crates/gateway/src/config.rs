@@ -613,6 +613,16 @@ mod tests {
     }
 
     #[test]
+    fn the_init_config_parses() {
+        let text = include_str!("../../../examples/gateway/gcprov.toml");
+        let cfg = GatewayConfig::from_toml(text, "gcprov.toml").map(|c| c.mapping);
+        assert!(
+            matches!(&cfg, Ok(m) if m.file.as_deref() == Some(Path::new("mapping.toml")) && m.apply_on_sync),
+            "{cfg:?}"
+        );
+    }
+
+    #[test]
     fn minimal_file_parses() {
         let cfg = GatewayConfig::from_toml("[store]\nurl = \"sqlite::memory:\"\n", "x.toml");
         assert!(cfg.is_ok());
