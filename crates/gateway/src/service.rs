@@ -2136,6 +2136,16 @@ impl Service {
         Ok(Resolved::union(parts.iter().map(|p| p.as_ref())))
     }
 
+    /// Re-reads a user whose roles/skills/languages the mapping changed, so the model (and the
+    /// next SCIM PUT built from it) shows them. A user gone from Genesys meanwhile is not an
+    /// error here (the refresh removed it from the model).
+    async fn refresh_after_mapping(&self, user: &str, trace: &mut Trace) -> Result<(), GwError> {
+        match self.refresh_user(user, trace).await {
+            Err(e) if e.status() == 404 => Ok(()),
+            r => r,
+        }
+    }
+
     /// Applies the mapping file's effects (roles, skills, languages, queues) of membership
     /// changes in the IdP group `group` (id `gid`). A removed member loses only what no other
     /// mapped group the user is still in owes; a deactivated member is not put in queues.
@@ -2181,7 +2191,7 @@ impl Service {
             })?;
             trace.ok("mapping.grant", u, false);
             if give.touches_user() {
-                self.refresh_user(u, trace).await?;
+                self.refresh_after_mapping(u, trace).await?;
             }
         }
         for u in removed {
@@ -2202,7 +2212,7 @@ impl Service {
             // The model's user must show what the mapping changed: a later SCIM PUT carries
             // the model's roles and routing, and would otherwise undo it.
             if revoke.touches_user() || regrant.touches_user() {
-                self.refresh_user(u, trace).await?;
+                self.refresh_after_mapping(u, trace).await?;
             }
         }
         Ok(())
@@ -2287,7 +2297,7 @@ impl Service {
                     Ok(()) => {
                         trace.ok("mapping.grant", u, false);
                         if missing.touches_user() {
-                            self.refresh_user(u, &mut trace).await
+                            self.refresh_after_mapping(u, &mut trace).await
                         } else {
                             Ok(())
                         }
