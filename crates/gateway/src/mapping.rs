@@ -145,7 +145,7 @@ impl Held {
 }
 
 fn same_level(a: f64, b: f64) -> bool {
-    (a - b).abs() < 1e-6
+    (a - b).abs() < 1e-3
 }
 
 /// Adds `x` to `into`, keeping the higher proficiency when both have it.
