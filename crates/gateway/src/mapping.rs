@@ -540,3 +540,93 @@ impl Resolved {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, p: f64) -> Item {
+        Item {
+            id: id.into(),
+            name: id.to_uppercase(),
+            proficiency: p,
+        }
+    }
+
+    fn role(r: &str, d: &str) -> RoleItem {
+        RoleItem {
+            pair: RoleDivisionPair {
+                role_id: r.into(),
+                division_id: d.into(),
+            },
+            name: r.to_uppercase(),
+        }
+    }
+
+    #[test]
+    fn leaving_one_group_keeps_what_the_others_owe() {
+        let a = Resolved {
+            roles: vec![role("agent", "sales"), role("agent", "home")],
+            skills: vec![item("sales", 4.0)],
+            languages: vec![item("en", 5.0)],
+            queues: vec!["q1".into()],
+        };
+        let b = Resolved {
+            roles: vec![role("agent", "sales")],
+            skills: vec![item("sales", 2.0), item("tech", 3.0)],
+            languages: Vec::new(),
+            queues: vec!["q1".into(), "q2".into()],
+        };
+        let both = Resolved::union([&a, &b]);
+        assert_eq!(both.skills, vec![item("sales", 4.0), item("tech", 3.0)]);
+        assert_eq!(
+            both.roles.len(),
+            2,
+            "the same role in another division is another grant"
+        );
+        assert_eq!(b.at_owed_level(&both).skills[0], item("sales", 4.0));
+
+        let (revoke, regrant) = a.leave(&b);
+        assert_eq!(revoke.roles, vec![role("agent", "home")]);
+        assert!(revoke.skills.is_empty() && revoke.queues.is_empty());
+        assert_eq!(revoke.languages, vec![item("en", 5.0)]);
+        assert_eq!(
+            regrant.skills,
+            vec![item("sales", 2.0)],
+            "down to b's level"
+        );
+        assert!(regrant.touches_user() && regrant.queues.is_empty());
+
+        let (revoke, regrant) = a.leave(&Resolved::default());
+        assert_eq!(revoke, a);
+        assert!(regrant.is_empty());
+    }
+
+    #[test]
+    fn missing_compares_names_levels_and_queues() {
+        let owed = Resolved {
+            roles: vec![role("agent", "sales")],
+            skills: vec![item("sales", 4.0)],
+            languages: vec![item("en", 5.0)],
+            queues: vec!["q1".into()],
+        };
+        let mut held = Held {
+            active: true,
+            roles: ["AGENT".to_string()].into(),
+            skills: [("SALES".to_string(), 4.0)].into(),
+            languages: [("EN".to_string(), 5.0)].into(),
+        };
+        assert!(owed.missing(&held, |_| true).is_empty());
+        held.skills.insert("SALES".into(), 5.0);
+        held.roles.clear();
+        let m = owed.missing(&held, |_| false);
+        assert_eq!(
+            m.skills,
+            vec![item("sales", 4.0)],
+            "another level is not in line"
+        );
+        assert_eq!(m.roles.len(), 1);
+        assert_eq!(m.queues, vec!["q1".to_string()]);
+        assert!(m.languages.is_empty());
+    }
+}
