@@ -257,6 +257,11 @@ async fn full_sync_grants_what_existing_members_are_owed_once() {
         .filter(|r| !r.starts_with("GET ") && !r.contains("oauth/token"))
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
+    // No per-user call at all: the mapping step costs the rule resolution and one member
+    // listing per mapped queue (Sales, Support), whatever the number of members.
+    let routes = stats["byRoute"].as_object().expect("routes");
+    assert!(!routes.keys().any(|r| r.contains("{userId}")), "{routes:?}");
+    assert_eq!(routes["GET /api/v2/routing/queues/{queueId}/members"], 2);
     let audit = env.audit().await;
     assert_eq!(
         audit.iter().filter(|e| e.action == "mapping.sync").count(),
