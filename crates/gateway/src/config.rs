@@ -580,6 +580,12 @@ mod tests {
     }
 
     #[test]
+    fn minimal_file_parses() {
+        let cfg = GatewayConfig::from_toml("[store]\nurl = \"sqlite::memory:\"\n", "x.toml");
+        assert!(cfg.is_ok());
+    }
+
+    #[test]
     fn mapping_short_and_table_forms() {
         let short = GatewayConfig::from_toml(
             "mapping = \"m.toml\"\n[store]\nurl = \"sqlite::memory:\"\n",
@@ -620,11 +626,5 @@ mod tests {
             matches!(&cfg, Ok(m) if m.file.as_deref() == Some(Path::new("mapping.toml")) && m.apply_on_sync),
             "{cfg:?}"
         );
-    }
-
-    #[test]
-    fn minimal_file_parses() {
-        let cfg = GatewayConfig::from_toml("[store]\nurl = \"sqlite::memory:\"\n", "x.toml");
-        assert!(cfg.is_ok());
     }
 }

@@ -91,8 +91,8 @@ pub struct Gateway {
     base: String,
     svc: Arc<Service>,
     server: JoinHandle<()>,
-    sync: Option<JoinHandle<()>>,
     jwks: Option<JoinHandle<()>>,
+    sync: Option<JoinHandle<()>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -212,6 +212,8 @@ impl Gateway {
             .await
             .map_err(|e| GatewayError::Sync(e.scim.detail))?;
         tracing::info!(users, groups, "read model synced");
+        let auth = Arc::new(auth);
+        let jwks = auth.spawn_jwks_refresh();
         let policy_router = policy.map(|p| {
             let mut st = gcprov_policy::http::PolicyHttpState::new(p);
             st.sink = Some(Arc::new(policy_audit::StoreDecisionSink::new(
@@ -219,8 +221,6 @@ impl Gateway {
             )));
             gcprov_policy::http::router(st)
         });
-        let auth = Arc::new(auth);
-        let jwks = auth.spawn_jwks_refresh();
         let st = http::AppState {
             svc: svc.clone(),
             auth,
@@ -273,8 +273,8 @@ impl Gateway {
             base,
             svc,
             server,
-            sync,
             jwks,
+            sync,
             shutdown: Some(tx),
         })
     }
@@ -305,11 +305,11 @@ impl Gateway {
 
     /// Stops serving (in-flight requests finish) and the sync task.
     pub async fn shutdown(mut self) {
-        if let Some(s) = self.sync.take() {
-            s.abort();
-        }
         if let Some(j) = self.jwks.take() {
             j.abort();
+        }
+        if let Some(s) = self.sync.take() {
+            s.abort();
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

@@ -1295,9 +1295,7 @@ impl Service {
             }
             let g = self.user_to_genesys(&new)?;
             let _slot = self.slot().await?;
-            let disabling = cur.active && new.active() == Some(false);
-            let enabling = !cur.active && new.active() == Some(true);
-            if disabling {
+            if cur.active && new.active() == Some(false) {
                 // Before the PUT: a failure leaves the user active and the IdP retries.
                 self.user_queues(id, false, trace).await?;
             }
@@ -1305,9 +1303,6 @@ impl Service {
                 trace.ok("scim.users.replace", id, true);
                 let (rec, v) = self.user_record_local(id, &new, cur.version + 1);
                 self.store.upsert_user(&rec).await.map_err(store_err)?;
-                if enabling {
-                    self.user_queues(id, true, trace).await?;
-                }
                 return Ok(v);
             }
             let genesys_etag = format!("\"{}\"", etag_tag(&cur_etag));
@@ -1320,11 +1315,6 @@ impl Service {
                     trace.ok("scim.users.replace", id, false);
                     let (rec, val) = self.user_from_genesys(&v)?;
                     self.store.upsert_user(&rec).await.map_err(store_err)?;
-                    if enabling && rec.active {
-                        // After the PUT; a failure here is in the audit entry and the next
-                        // full sync (mapping.apply_on_sync) joins the queues.
-                        let _ = self.user_queues(id, true, trace).await;
-                    }
                     return Ok(val);
                 }
                 Err(e)
@@ -1365,6 +1355,7 @@ impl Service {
         Self::require(&ctx.caller, Role::Provisioner)?;
         normalize(&mut body, &self.cfg.normalize);
         let mut trace = Trace::default();
+        let was_active = self.was_active(id).await;
         let r = self
             .change_user(
                 ctx,
@@ -1381,6 +1372,7 @@ impl Service {
                 &mut trace,
             )
             .await;
+        self.rejoin_if_enabled(id, was_active, &r, &mut trace).await;
         self.finish_update(ctx, Kind::User, id, "scim.user.replace", r, &trace, p)
             .await
     }
@@ -1398,6 +1390,7 @@ impl Service {
         strip_extension_schemas(&mut body);
         let patch = PatchRequest::from_json(&body)?;
         let mut trace = Trace::default();
+        let was_active = self.was_active(id).await;
         let r = self
             .change_user(
                 ctx,
@@ -1408,6 +1401,7 @@ impl Service {
                 &mut trace,
             )
             .await;
+        self.rejoin_if_enabled(id, was_active, &r, &mut trace).await;
         self.finish_update(ctx, Kind::User, id, "scim.user.patch", r, &trace, p)
             .await
     }
@@ -1459,10 +1453,11 @@ impl Service {
         let _slot = self.slot().await?;
         // Queues route calls to agents: a deleted agent leaves its mapped queues first.
         self.user_queues(id, false, trace).await?;
+        let groups = self.groups_of(id).await;
         if self.shadow() {
+            self.drop_from_groups(id, &groups).await?;
             trace.ok("scim.users.delete", id, true);
             self.store.delete_user(id).await.map_err(store_err)?;
-            self.drop_user_from_groups(id).await?;
             return Ok(());
         }
         match self.genesys.scim_delete_user(id, if_match).await {
@@ -1474,26 +1469,62 @@ impl Service {
             }
         }
         self.store.delete_user(id).await.map_err(store_err)?;
-        self.drop_user_from_groups(id).await?;
+        self.members.write().await.remove_user(id);
+
+        self.drop_from_groups(id, &groups).await?;
         Ok(())
     }
 
-    /// Removes a deleted user from the read model's groups (member rows, the stored group
-    /// resources and the in-memory memberships). Genesys drops a deleted user's memberships.
-    async fn drop_user_from_groups(&self, uid: &str) -> Result<(), GwError> {
-        let gids: Vec<String> = self
-            .members
+    /// Ids of the groups a user is a member of (in-memory memberships).
+    async fn groups_of(&self, uid: &str) -> Vec<String> {
+        self.members
             .read()
             .await
             .by_user
             .get(uid)
             .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Whether the model holds the user as active (`None`: unknown user).
+    async fn was_active(&self, uid: &str) -> Option<bool> {
+        self.store
+            .get_user(uid)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.active)
+    }
+
+    /// After a user PUT/PATCH: a user that was inactive and is active now rejoins the queues
+    /// its mapped groups owe. A failure is recorded in the audit entry, not returned (the user
+    /// change itself succeeded); the next full sync (`mapping.apply_on_sync`) joins them.
+    async fn rejoin_if_enabled(
+        &self,
+        uid: &str,
+        was_active: Option<bool>,
+        r: &Result<Value, GwError>,
+        trace: &mut Trace,
+    ) {
+        let active_now = r
+            .as_ref()
+            .ok()
+            .and_then(|v| v.get("active"))
+            .and_then(Value::as_bool);
+        if was_active == Some(false) && active_now == Some(true) {
+            let _ = self.user_queues(uid, true, trace).await;
+        }
+    }
+
+    /// Removes a deleted user from the read model's groups `gids` (member rows, the stored
+    /// group resources and the in-memory memberships). Genesys drops a deleted user's
+    /// memberships.
+    async fn drop_from_groups(&self, uid: &str, gids: &[String]) -> Result<(), GwError> {
         for gid in gids {
-            if let Some(g) = self.store.get_group(&gid).await.map_err(store_err)? {
+            if let Some(g) = self.store.get_group(gid).await.map_err(store_err)? {
                 let members: Vec<String> = g.members.into_iter().filter(|m| m != uid).collect();
                 let rec = self.group_record(
-                    &gid,
+                    gid,
                     &g.display_name,
                     g.external_id.as_deref(),
                     members,
