@@ -611,6 +611,17 @@ mod tests {
         )
         .map(|c| c.groups.on_delete);
         assert!(matches!(groups, Ok(GroupOnDelete::Unlink)));
+        let jwt = |secs: u64| {
+            GatewayConfig::from_toml(
+                &format!(
+                    "[store]\nurl = \"sqlite::memory:\"\n[callers.jwt]\nissuer = \"i\"\naudience = \"a\"\n\
+                     jwks_url = \"http://127.0.0.1:9/keys\"\njwks_refresh_seconds = {secs}\n"
+                ),
+                "x.toml",
+            )
+        };
+        assert!(jwt(29).is_err_and(|e| e.to_string().contains("jwks_refresh_seconds")));
+        assert!(jwt(30).is_ok_and(|c| c.callers.jwt.is_some_and(|j| j.jwks_refresh_seconds == 30)));
         let bad = GatewayConfig::from_toml(
             "[store]\nurl = \"sqlite::memory:\"\n[groups]\non_delete = \"purge\"\n",
             "x.toml",
