@@ -80,9 +80,10 @@ pub struct GatewayConfig {
     /// Policy file (see docs/policy.md); none = accept everything.
     #[serde(default)]
     pub policy: Option<PathBuf>,
-    /// Group mapping file (see examples/gateway/mapping.toml).
-    #[serde(default)]
-    pub mapping: Option<PathBuf>,
+    /// Group mapping: `mapping = "mapping.toml"` or a `[mapping]` table (see
+    /// [`MappingConfig`] and examples/gateway/demo-mapping.toml).
+    #[serde(default, deserialize_with = "mapping_setting")]
+    pub mapping: MappingConfig,
     #[serde(default)]
     pub callers: CallersConfig,
     #[serde(default)]
@@ -107,6 +108,58 @@ pub struct GatewayConfig {
 
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
+}
+
+/// `[mapping]`: the group mapping file and when it is applied.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingConfig {
+    /// The mapping file (IdP group -> roles, skills, languages, queues); none = no mapping.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// At every full sync (start and schedule), grant what the mapping owes the active
+    /// members of mapped groups and they do not hold (memberships made before gcprov ran or
+    /// changed in the Genesys admin UI). Audited as `mapping.sync`.
+    #[serde(default = "yes")]
+    pub apply_on_sync: bool,
+}
+
+impl Default for MappingConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            apply_on_sync: true,
+        }
+    }
+}
+
+/// `mapping = "file.toml"` (the short form) or a `[mapping]` table.
+fn mapping_setting<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MappingConfig, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Setting {
+        File(PathBuf),
+        Table(MappingConfig),
+    }
+    Ok(match Setting::deserialize(d)? {
+        Setting::File(f) => MappingConfig {
+            file: Some(f),
+            ..Default::default()
+        },
+        Setting::Table(t) => t,
+    })
+}
+
+/// `groups.on_delete`: what an IdP DELETE of a group does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupOnDelete {
+    /// Delete the Genesys group (and revoke its members' mapped grants).
+    #[default]
+    Delete,
+    /// Leave the Genesys group and its members in place; forget the IdP's link to it (identity
+    /// map, read model) and revoke its members' mapped grants. For groups also used by hand.
+    Unlink,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -170,6 +223,14 @@ pub struct JwtConfig {
     /// Allowed clock skew in seconds.
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
+    /// Seconds between scheduled refreshes of `jwks_url` (a `Cache-Control: max-age` in the
+    /// response takes precedence within 60 s..24 h). At least 30.
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh_seconds: u64,
+}
+
+fn default_jwks_refresh() -> u64 {
+    600
 }
 
 fn default_algs() -> Vec<String> {
@@ -225,6 +286,9 @@ pub struct GroupsConfig {
     /// Create a Genesys group for an IdP group that has none.
     #[serde(default)]
     pub create_missing: bool,
+    /// What an IdP DELETE of a group does: `delete` (default) or `unlink`.
+    #[serde(default)]
+    pub on_delete: GroupOnDelete,
 }
 
 fn yes() -> bool {
@@ -497,6 +561,13 @@ impl GatewayConfig {
                     message: "callers.jwt needs jwks_file or jwks_url".into(),
                 });
             }
+            if j.jwks_refresh_seconds < 30 {
+                return Err(ConfigError::Parse {
+                    file: file.into(),
+                    line: at("jwks_refresh_seconds"),
+                    message: "callers.jwt.jwks_refresh_seconds must be at least 30".into(),
+                });
+            }
             for a in &j.algorithms {
                 if crate::auth::parse_alg(a).is_none() {
                     return Err(ConfigError::Parse {
@@ -549,7 +620,7 @@ impl GatewayConfig {
         if let Some(p) = self.policy.as_mut() {
             fix(p);
         }
-        if let Some(p) = self.mapping.as_mut() {
+        if let Some(p) = self.mapping.file.as_mut() {
             fix(p);
         }
         if let Some(t) = self.tls.as_mut() {
@@ -575,7 +646,7 @@ impl GatewayConfig {
                 url: store_url.into(),
             },
             policy: None,
-            mapping: None,
+            mapping: MappingConfig::default(),
             callers: CallersConfig::default(),
             users: UsersConfig::default(),
             groups: GroupsConfig::default(),
@@ -631,5 +702,59 @@ mod tests {
     fn minimal_file_parses() {
         let cfg = GatewayConfig::from_toml("[store]\nurl = \"sqlite::memory:\"\n", "x.toml");
         assert!(cfg.is_ok());
+    }
+
+    #[test]
+    fn mapping_short_and_table_forms() {
+        let short = GatewayConfig::from_toml(
+            "mapping = \"m.toml\"\n[store]\nurl = \"sqlite::memory:\"\n",
+            "x.toml",
+        )
+        .map(|c| c.mapping);
+        assert!(
+            matches!(&short, Ok(m) if m.file.as_deref() == Some(Path::new("m.toml")) && m.apply_on_sync),
+            "{short:?}"
+        );
+        let table = GatewayConfig::from_toml(
+            "[store]\nurl = \"sqlite::memory:\"\n[mapping]\nfile = \"m.toml\"\napply_on_sync = false\n",
+            "x.toml",
+        )
+        .map(|c| c.mapping);
+        assert!(
+            matches!(&table, Ok(m) if m.file.is_some() && !m.apply_on_sync),
+            "{table:?}"
+        );
+        let groups = GatewayConfig::from_toml(
+            "[store]\nurl = \"sqlite::memory:\"\n[groups]\non_delete = \"unlink\"\n",
+            "x.toml",
+        )
+        .map(|c| c.groups.on_delete);
+        assert!(matches!(groups, Ok(GroupOnDelete::Unlink)));
+        let jwt = |secs: u64| {
+            GatewayConfig::from_toml(
+                &format!(
+                    "[store]\nurl = \"sqlite::memory:\"\n[callers.jwt]\nissuer = \"i\"\naudience = \"a\"\n\
+                     jwks_url = \"http://127.0.0.1:9/keys\"\njwks_refresh_seconds = {secs}\n"
+                ),
+                "x.toml",
+            )
+        };
+        assert!(jwt(29).is_err_and(|e| e.to_string().contains("jwks_refresh_seconds")));
+        assert!(jwt(30).is_ok_and(|c| c.callers.jwt.is_some_and(|j| j.jwks_refresh_seconds == 30)));
+        let bad = GatewayConfig::from_toml(
+            "[store]\nurl = \"sqlite::memory:\"\n[groups]\non_delete = \"purge\"\n",
+            "x.toml",
+        );
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn the_init_config_parses() {
+        let text = include_str!("../../../examples/gateway/gcprov.toml");
+        let cfg = GatewayConfig::from_toml(text, "gcprov.toml").map(|c| c.mapping);
+        assert!(
+            matches!(&cfg, Ok(m) if m.file.as_deref() == Some(Path::new("mapping.toml")) && m.apply_on_sync),
+            "{cfg:?}"
+        );
     }
 }

@@ -227,6 +227,7 @@ async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) 
     match st
         .auth
         .authenticate(header_str(req.headers(), "authorization"))
+        .await
     {
         Ok(c) => {
             req.extensions_mut().insert(c);

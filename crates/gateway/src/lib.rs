@@ -93,6 +93,7 @@ pub struct Gateway {
     base: String,
     svc: Arc<Service>,
     server: JoinHandle<()>,
+    jwks: Option<JoinHandle<()>>,
     sync: Option<JoinHandle<()>>,
     purge: Option<JoinHandle<()>>,
     idempotency: Arc<idempotency::Idempotency>,
@@ -170,7 +171,7 @@ impl Gateway {
             (None, Some(path)) => Some(Arc::new(Policy::load(path)?)),
             (None, None) => None,
         };
-        let mapping = match (opts.mapping, &cfg.mapping) {
+        let mapping = match (opts.mapping, &cfg.mapping.file) {
             (Some(m), _) => m,
             (None, Some(path)) => Mapping::load(path)?,
             (None, None) => Mapping::default(),
@@ -215,6 +216,8 @@ impl Gateway {
             .await
             .map_err(|e| GatewayError::Sync(e.scim.detail))?;
         tracing::info!(users, groups, "read model synced");
+        let auth = Arc::new(auth);
+        let jwks = auth.spawn_jwks_refresh();
         let policy_router = policy.map(|p| {
             let mut st = gcprov_policy::http::PolicyHttpState::new(p);
             st.sink = Some(Arc::new(policy_audit::StoreDecisionSink::new(
@@ -229,7 +232,7 @@ impl Gateway {
         ));
         let st = http::AppState {
             svc: svc.clone(),
-            auth: Arc::new(auth),
+            auth,
             metrics,
             idempotency: idem.clone(),
             readiness: Arc::new(readiness::Readiness::new(svc.cfg.readiness.clone())),
@@ -296,6 +299,7 @@ impl Gateway {
             base,
             svc,
             server,
+            jwks,
             sync,
             purge,
             idempotency: idem,
@@ -334,6 +338,9 @@ impl Gateway {
 
     /// Stops serving (in-flight requests finish) and the sync task.
     pub async fn shutdown(mut self) {
+        if let Some(j) = self.jwks.take() {
+            j.abort();
+        }
         if let Some(s) = self.sync.take() {
             s.abort();
         }

@@ -22,9 +22,9 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{RwLock, Semaphore};
 
 use crate::auth::{Caller, Role};
-use crate::config::{GatewayConfig, Mode, OnConflict, OnDelete};
+use crate::config::{GatewayConfig, GroupOnDelete, Mode, OnConflict, OnDelete};
 use crate::error::{GwError, from_genesys};
-use crate::mapping::Mapping;
+use crate::mapping::{Held, Mapping, Resolved, Resolver};
 use crate::normalize::{normalize, normalize_patch};
 use crate::schema;
 
@@ -113,6 +113,8 @@ pub struct Service {
     pub(crate) genesys: GenesysClient,
     pub(crate) policy: Option<Arc<Policy>>,
     pub(crate) mapping: Mapping,
+    /// The mapping's rules with Genesys ids (cleared by every full sync).
+    resolver: Resolver,
     /// Group id -> displayName (the store has no group listing; see the report).
     pub(crate) groups: RwLock<BTreeMap<String, String>>,
     /// Group memberships both ways (mirrors `rm_group_member`; saves a query per user read).
@@ -238,6 +240,7 @@ impl Service {
             genesys,
             policy,
             mapping,
+            resolver: Resolver::default(),
             groups: RwLock::new(BTreeMap::new()),
             members: RwLock::new(Memberships::default()),
             writes: Semaphore::new(concurrency),
@@ -1298,6 +1301,10 @@ impl Service {
             }
             let g = self.user_to_genesys(&new)?;
             let _slot = self.slot().await?;
+            if cur.active && new.active() == Some(false) {
+                // Before the PUT: a failure leaves the user active and the IdP retries.
+                self.user_queues(id, false, trace).await?;
+            }
             if self.shadow() {
                 trace.ok("scim.users.replace", id, true);
                 let (rec, v) = self.user_record_local(id, &new, cur.version + 1);
@@ -1354,6 +1361,7 @@ impl Service {
         Self::require(&ctx.caller, Role::Provisioner)?;
         normalize(&mut body, &self.cfg.normalize);
         let mut trace = Trace::default();
+        let was_active = self.was_active(id).await;
         let r = self
             .change_user(
                 ctx,
@@ -1370,6 +1378,7 @@ impl Service {
                 &mut trace,
             )
             .await;
+        self.rejoin_if_enabled(id, was_active, &r, &mut trace).await;
         self.finish_update(ctx, Kind::User, id, "scim.user.replace", r, &trace, p)
             .await
     }
@@ -1387,6 +1396,7 @@ impl Service {
         strip_extension_schemas(&mut body);
         let patch = PatchRequest::from_json(&body)?;
         let mut trace = Trace::default();
+        let was_active = self.was_active(id).await;
         let r = self
             .change_user(
                 ctx,
@@ -1397,6 +1407,7 @@ impl Service {
                 &mut trace,
             )
             .await;
+        self.rejoin_if_enabled(id, was_active, &r, &mut trace).await;
         self.finish_update(ctx, Kind::User, id, "scim.user.patch", r, &trace, p)
             .await
     }
@@ -1446,7 +1457,11 @@ impl Service {
         trace: &mut Trace,
     ) -> Result<(), GwError> {
         let _slot = self.slot().await?;
+        // Queues route calls to agents: a deleted agent leaves its mapped queues first.
+        self.user_queues(id, false, trace).await?;
+        let groups = self.groups_of(id).await;
         if self.shadow() {
+            self.drop_from_groups(id, &groups).await?;
             trace.ok("scim.users.delete", id, true);
             self.store.delete_user(id).await.map_err(store_err)?;
             return Ok(());
@@ -1461,7 +1476,104 @@ impl Service {
         }
         self.store.delete_user(id).await.map_err(store_err)?;
         self.members.write().await.remove_user(id);
+
+        self.drop_from_groups(id, &groups).await?;
         Ok(())
+    }
+
+    /// Ids of the groups a user is a member of (in-memory memberships).
+    async fn groups_of(&self, uid: &str) -> Vec<String> {
+        self.members
+            .read()
+            .await
+            .by_user
+            .get(uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the model holds the user as active (`None`: unknown user).
+    async fn was_active(&self, uid: &str) -> Option<bool> {
+        self.store
+            .get_user(uid)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.active)
+    }
+
+    /// After a user PUT/PATCH: a user that was inactive and is active now rejoins the queues
+    /// its mapped groups owe. A failure is recorded in the audit entry, not returned (the user
+    /// change itself succeeded); the next full sync (`mapping.apply_on_sync`) joins them.
+    async fn rejoin_if_enabled(
+        &self,
+        uid: &str,
+        was_active: Option<bool>,
+        r: &Result<Value, GwError>,
+        trace: &mut Trace,
+    ) {
+        let active_now = r
+            .as_ref()
+            .ok()
+            .and_then(|v| v.get("active"))
+            .and_then(Value::as_bool);
+        if was_active == Some(false) && active_now == Some(true) {
+            let _ = self.user_queues(uid, true, trace).await;
+        }
+    }
+
+    /// Removes a deleted user from the read model's groups `gids` (member rows, the stored
+    /// group resources and the in-memory memberships). Genesys drops a deleted user's
+    /// memberships.
+    async fn drop_from_groups(&self, uid: &str, gids: &[String]) -> Result<(), GwError> {
+        for gid in gids {
+            if let Some(g) = self.store.get_group(gid).await.map_err(store_err)? {
+                let members: Vec<String> = g.members.into_iter().filter(|m| m != uid).collect();
+                let rec = self.group_record(
+                    gid,
+                    &g.display_name,
+                    g.external_id.as_deref(),
+                    members,
+                    g.version,
+                );
+                self.store.upsert_group(&rec).await.map_err(store_err)?;
+            }
+        }
+        self.members.write().await.remove_user(uid);
+        Ok(())
+    }
+
+    /// Joins (`join`) or removes a user to/from the queues its mapped groups owe: on
+    /// reactivation, and before deactivation or deletion. Shadow mode records the call.
+    async fn user_queues(&self, uid: &str, join: bool, trace: &mut Trace) -> Result<(), GwError> {
+        let owed = self.owed_by_groups(uid, None).await?.queues_only();
+        if owed.is_empty() {
+            return Ok(());
+        }
+        let op = if join {
+            "mapping.queues.join"
+        } else {
+            "mapping.queues.leave"
+        };
+        if self.shadow() {
+            trace.ok(op, uid, true);
+            return Ok(());
+        }
+        let r = if join {
+            owed.grant(&self.genesys, uid).await
+        } else {
+            owed.revoke(&self.genesys, uid).await
+        };
+        match r {
+            Ok(()) => {
+                trace.ok(op, uid, false);
+                Ok(())
+            }
+            Err(e) => {
+                trace.err(op, uid, &e);
+                Err(from_genesys(&e, self.retry_after()))
+            }
+        }
     }
 
     pub async fn delete_user(
@@ -1635,6 +1747,12 @@ impl Service {
                     .id
                     .clone()
                     .ok_or_else(|| GwError::internal("Genesys group without id"))?;
+                // An adopted group unlinked earlier (`groups.on_delete = "unlink"`) is the
+                // IdP's again.
+                self.store
+                    .unlink_identity(UNLINKED, "group", &id)
+                    .await
+                    .map_err(store_err)?;
                 let mut version = existing.version.unwrap_or(1);
                 if !members.is_empty() {
                     let refs: Vec<&str> = members.iter().map(String::as_str).collect();
@@ -1669,7 +1787,8 @@ impl Service {
                 .write()
                 .await
                 .set(&id, Some(rec.members.clone()));
-            self.apply_mapping(&name, &members, &[], &mut trace).await?;
+            self.apply_mapping(&id, &name, &members, &[], &mut trace)
+                .await?;
             Ok((id, rec.resource))
         }
         .await;
@@ -1871,7 +1990,8 @@ impl Service {
             .write()
             .await
             .set(id, Some(rec.members.clone()));
-        self.apply_mapping(&name, &added, &removed, trace).await?;
+        self.apply_mapping(id, &name, &added, &removed, trace)
+            .await?;
         Ok(rec.resource)
     }
 
@@ -1949,7 +2069,10 @@ impl Service {
                 .to_string();
             check_if_match(if_match, &cur_etag)?;
             let _slot = self.slot().await?;
-            if self.shadow() {
+            let unlink = self.cfg.groups.on_delete == GroupOnDelete::Unlink;
+            if unlink {
+                // The Genesys group and its members stay; only the IdP's link goes.
+            } else if self.shadow() {
                 trace.ok("groups.delete", id, true);
             } else {
                 match self.genesys.delete_group(id).await {
@@ -1961,8 +2084,16 @@ impl Service {
                     }
                 }
             }
-            self.apply_mapping(&cur.display_name, &[], &cur.members, &mut trace)
+            self.apply_mapping(id, &cur.display_name, &[], &cur.members, &mut trace)
                 .await?;
+            if unlink {
+                // A tombstone keeps the next syncs from showing the group to the IdP again
+                // (it asked for it to be gone); adopting the group by name lifts it.
+                self.store
+                    .link_identity(UNLINKED, "group", id, id)
+                    .await
+                    .map_err(store_err)?;
+            }
             self.store.delete_group(id).await.map_err(store_err)?;
             if let Some(x) = &cur.external_id {
                 self.store
@@ -1977,13 +2108,17 @@ impl Service {
         .await;
         match r {
             Ok(()) => {
+                let on_delete = match self.cfg.groups.on_delete {
+                    GroupOnDelete::Delete => "delete",
+                    GroupOnDelete::Unlink => "unlink",
+                };
                 self.audit(
                     ctx,
                     "scim.group.delete",
                     Outcome::Success,
                     Some(id),
                     &trace,
-                    json!({"status": 204}),
+                    json!({"status": 204, "onDelete": on_delete}),
                     Some(("scim.group.deleted", json!({"id": id}))),
                 )
                 .await;
@@ -1997,10 +2132,63 @@ impl Service {
         }
     }
 
+    /// A mapping rule with Genesys ids (cached; see [`Resolver`]).
+    async fn resolve_rule(
+        &self,
+        group: &str,
+        rule: &crate::mapping::GroupRule,
+    ) -> Result<Arc<Resolved>, GwError> {
+        self.resolver
+            .get(&self.mapping, &self.genesys, rule)
+            .await
+            .map_err(|e| {
+                GwError::bad(
+                    ScimType::InvalidValue,
+                    format!("mapping for group '{group}': {e}"),
+                )
+            })
+    }
+
+    /// What the mapped groups a user is in (by the in-memory memberships) owe, except the
+    /// group `skip`.
+    async fn owed_by_groups(&self, user: &str, skip: Option<&str>) -> Result<Resolved, GwError> {
+        let names: Vec<String> = {
+            let members = self.members.read().await;
+            let groups = self.groups.read().await;
+            members
+                .by_user
+                .get(user)
+                .into_iter()
+                .flatten()
+                .filter(|g| Some(g.as_str()) != skip)
+                .filter_map(|g| groups.get(g).cloned())
+                .collect()
+        };
+        let mut parts = Vec::new();
+        for name in names {
+            if let Some(rule) = self.mapping.rule_for(&name) {
+                parts.push(self.resolve_rule(&name, rule).await?);
+            }
+        }
+        Ok(Resolved::union(parts.iter().map(|p| p.as_ref())))
+    }
+
+    /// Re-reads a user whose roles/skills/languages the mapping changed, so the model (and the
+    /// next SCIM PUT built from it) shows them. A user gone from Genesys meanwhile is not an
+    /// error here (the refresh removed it from the model).
+    async fn refresh_after_mapping(&self, user: &str, trace: &mut Trace) -> Result<(), GwError> {
+        match self.refresh_user(user, trace).await {
+            Err(e) if e.status() == 404 => Ok(()),
+            r => r,
+        }
+    }
+
     /// Applies the mapping file's effects (roles, skills, languages, queues) of membership
-    /// changes in the IdP group `group`.
+    /// changes in the IdP group `group` (id `gid`). A removed member loses only what no other
+    /// mapped group the user is still in owes; a deactivated member is not put in queues.
     async fn apply_mapping(
         &self,
+        gid: &str,
         group: &str,
         added: &[String],
         removed: &[String],
@@ -2021,31 +2209,173 @@ impl Service {
             }
             return Ok(());
         }
-        let resolved = self
-            .mapping
-            .resolve(&self.genesys, rule)
-            .await
-            .map_err(|e| {
-                GwError::bad(
-                    ScimType::InvalidValue,
-                    format!("mapping for group '{group}': {e}"),
-                )
-            })?;
+        let this = self.resolve_rule(group, rule).await?;
         for u in added {
-            resolved.grant(&self.genesys, u).await.map_err(|e| {
+            let owed = Resolved::union([this.as_ref(), &self.owed_by_groups(u, Some(gid)).await?]);
+            let mut give = this.at_owed_level(&owed);
+            let active = self
+                .store
+                .get_user(u)
+                .await
+                .map_err(store_err)?
+                .is_none_or(|r| r.active);
+            if !active {
+                give = give.without_queues();
+            }
+            give.grant(&self.genesys, u).await.map_err(|e| {
                 trace.err("mapping.grant", u, &e);
                 from_genesys(&e, self.retry_after())
             })?;
             trace.ok("mapping.grant", u, false);
+            if give.touches_user() {
+                self.refresh_after_mapping(u, trace).await?;
+            }
         }
         for u in removed {
-            resolved.revoke(&self.genesys, u).await.map_err(|e| {
+            let rest = self.owed_by_groups(u, Some(gid)).await?;
+            let (revoke, regrant) = this.leave(&rest);
+            revoke.revoke(&self.genesys, u).await.map_err(|e| {
                 trace.err("mapping.revoke", u, &e);
                 from_genesys(&e, self.retry_after())
             })?;
             trace.ok("mapping.revoke", u, false);
+            if !regrant.is_empty() {
+                regrant.grant(&self.genesys, u).await.map_err(|e| {
+                    trace.err("mapping.regrant", u, &e);
+                    from_genesys(&e, self.retry_after())
+                })?;
+                trace.ok("mapping.regrant", u, false);
+            }
+            // The model's user must show what the mapping changed: a later SCIM PUT carries
+            // the model's roles and routing, and would otherwise undo it.
+            if revoke.touches_user() || regrant.touches_user() {
+                self.refresh_after_mapping(u, trace).await?;
+            }
         }
         Ok(())
+    }
+
+    /// Full-sync step: grants what the mapping owes the active members of mapped groups and
+    /// they do not hold, judged from `held` (the SCIM users the sync just read) and one
+    /// member listing per mapped queue, so users already in line cost no Genesys call. One
+    /// `mapping.sync` audit entry per user brought in line. Returns how many.
+    async fn apply_mapping_on_sync(
+        &self,
+        held: &std::collections::HashMap<String, Held>,
+    ) -> Result<usize, GwError> {
+        let mapped: Vec<(String, String)> = self
+            .groups
+            .read()
+            .await
+            .iter()
+            .filter(|(_, n)| self.mapping.rule_for(n).is_some())
+            .map(|(g, n)| (g.clone(), n.clone()))
+            .collect();
+        let mut users = BTreeSet::new();
+        let mut queues = BTreeSet::new();
+        {
+            let members = self.members.read().await;
+            for (gid, _) in &mapped {
+                users.extend(members.by_group.get(gid).into_iter().flatten().cloned());
+            }
+        }
+        if users.is_empty() {
+            return Ok(0);
+        }
+        for (_, name) in &mapped {
+            if let Some(rule) = self.mapping.rule_for(name) {
+                queues.extend(
+                    self.resolve_rule(name, rule)
+                        .await?
+                        .queue_ids()
+                        .iter()
+                        .cloned(),
+                );
+            }
+        }
+        let ra = self.retry_after();
+        let mut in_queue: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for q in queues {
+            let mut set = BTreeSet::new();
+            let mut s = self.genesys.list_queue_members(&q);
+            while let Some(m) = s.next().await {
+                let m = m.map_err(|e| from_genesys(&e, ra))?;
+                if let Some(id) = m.id.or_else(|| m.user.and_then(|u| u.id)) {
+                    set.insert(id);
+                }
+            }
+            in_queue.insert(q, set);
+        }
+        let ctx = Ctx {
+            caller: Caller {
+                name: "gcprov:sync".into(),
+                role: Role::Admin,
+            },
+            request_id: format!("sync-{}", uuid::Uuid::new_v4()),
+        };
+        let mut n = 0;
+        for u in &users {
+            // Deactivated users get nothing (queues route calls to agents); users the sync
+            // did not see are gone.
+            let Some(h) = held.get(u).filter(|h| h.active) else {
+                continue;
+            };
+            let owed = self.owed_by_groups(u, None).await?;
+            let missing = owed.missing(h, |q| in_queue.get(q).is_some_and(|s| s.contains(u)));
+            if missing.is_empty() {
+                continue;
+            }
+            let mut trace = Trace::default();
+            let r = if self.shadow() {
+                trace.ok("mapping.grant", u, true);
+                Ok(())
+            } else {
+                match missing.grant(&self.genesys, u).await {
+                    Ok(()) => {
+                        trace.ok("mapping.grant", u, false);
+                        if missing.touches_user() {
+                            self.refresh_after_mapping(u, &mut trace).await
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    Err(e) => {
+                        trace.err("mapping.grant", u, &e);
+                        Err(from_genesys(&e, ra))
+                    }
+                }
+            };
+            let detail = json!({"granted": missing.describe()});
+            match r {
+                Ok(()) => {
+                    n += 1;
+                    self.audit(
+                        &ctx,
+                        "mapping.sync",
+                        Outcome::Success,
+                        Some(u),
+                        &trace,
+                        detail,
+                        Some(("mapping.sync.granted", json!({"id": u}))),
+                    )
+                    .await;
+                }
+                Err(e) => {
+                    self.audit(
+                        &ctx,
+                        "mapping.sync",
+                        Outcome::Failure,
+                        Some(u),
+                        &trace,
+                        detail,
+                        None,
+                    )
+                    .await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(n)
     }
 
     // ------------------------------------------------------------------ sync
@@ -2053,6 +2383,9 @@ impl Service {
     /// Paged full sync of users and groups from Genesys into the read model.
     pub async fn full_sync(&self) -> Result<(usize, usize), GwError> {
         let ra = self.retry_after();
+        self.resolver.clear().await;
+        let apply = self.cfg.mapping.apply_on_sync && !self.mapping.groups.is_empty();
+        let mut held: std::collections::HashMap<String, Held> = Default::default();
         let mut seen_users = BTreeSet::new();
         for filter in [None, Some("active eq false")] {
             let mut s = self.genesys.scim_list_users(filter);
@@ -2062,7 +2395,11 @@ impl Service {
                     from_genesys(&e, ra)
                 })?;
                 let etag = u.meta.as_ref().and_then(|m| m.version.clone());
+                let h = apply.then(|| Held::from_scim(&u));
                 let (rec, _) = self.user_from_genesys(&Versioned { resource: u, etag })?;
+                if let Some(h) = h {
+                    held.insert(rec.id.clone(), h);
+                }
                 seen_users.insert(rec.id.clone());
                 self.store.upsert_user(&rec).await.map_err(store_err)?;
             }
@@ -2095,6 +2432,14 @@ impl Service {
             let (Some(id), Some(name)) = (g.id.clone(), g.name.clone()) else {
                 continue;
             };
+            let links = self
+                .store
+                .identities_by_genesys("group", &id)
+                .await
+                .map_err(store_err)?;
+            if links.iter().any(|l| l.idp == UNLINKED) {
+                continue;
+            }
             let mut members = Vec::new();
             let mut ms = self.genesys.list_group_members(&id);
             while let Some(m) = ms.next().await {
@@ -2103,11 +2448,7 @@ impl Service {
                 }
             }
             members.sort();
-            let external = self
-                .store
-                .identities_by_genesys("group", &id)
-                .await
-                .map_err(store_err)?
+            let external = links
                 .into_iter()
                 .find(|l| l.idp == "scim")
                 .map(|l| l.idp_id);
@@ -2141,6 +2482,14 @@ impl Service {
             names.extend(seen_groups);
         }
         let n_groups = names.len();
+        drop(names);
+        if apply {
+            match self.apply_mapping_on_sync(&held).await {
+                Ok(n) if n > 0 => tracing::info!(users = n, "mapping applied at sync"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "mapping at sync failed"),
+            }
+        }
         self.synced.store(true, Ordering::SeqCst);
         Ok((seen_users.len(), n_groups))
     }
@@ -2166,6 +2515,9 @@ fn strip_extension_schemas(body: &mut Value) {
         }
     }
 }
+
+/// Identity-map "IdP" of the tombstones of groups unlinked by `groups.on_delete = "unlink"`.
+const UNLINKED: &str = "gcprov.unlinked";
 
 fn store_err(e: gcprov_store::StoreError) -> GwError {
     tracing::error!(error = %e, "store error");

@@ -137,6 +137,7 @@ async fn jwt_callers() {
             role: gcprov_gateway::Role::Reader,
             role_claim: Some("gcprov_role".into()),
             leeway_seconds: 0,
+            jwks_refresh_seconds: 600,
         }),
     };
     let auth = Authenticator::new(&callers).await.expect("authenticator");

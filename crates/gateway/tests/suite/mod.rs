@@ -6,6 +6,8 @@ mod entra;
 mod etag;
 mod faults;
 mod idempotency;
+mod jwks;
+mod mapping_lifecycle;
 mod okta;
 mod protocol;
 mod readiness;

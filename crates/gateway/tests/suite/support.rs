@@ -26,6 +26,8 @@ pub struct Opts {
     pub cfg: Box<dyn FnOnce(&mut GatewayConfig)>,
     pub policy: Option<&'static str>,
     pub authenticator: Option<Authenticator>,
+    /// Mapping file text (default: the demo mapping).
+    pub mapping: Option<&'static str>,
 }
 
 impl Default for Opts {
@@ -34,6 +36,7 @@ impl Default for Opts {
             cfg: Box::new(|_| {}),
             policy: None,
             authenticator: None,
+            mapping: None,
         }
     }
 }
@@ -77,7 +80,8 @@ pub async fn start(opts: Opts) -> Env {
     let policy = opts
         .policy
         .map(|p| Policy::from_toml(p, "test-policy.toml").expect("policy"));
-    let mapping = Mapping::from_toml(demo::DEMO_MAPPING, "mapping.toml").expect("mapping");
+    let mapping = Mapping::from_toml(opts.mapping.unwrap_or(demo::DEMO_MAPPING), "mapping.toml")
+        .expect("mapping");
     let gw = Gateway::start(
         cfg,
         StartOptions {
