@@ -197,7 +197,7 @@ fn bench_plan(desired: usize, actual: usize) -> Result<(), BoxError> {
                 groups: Some(vec![format!("g{}", i % 3)]),
                 skills: Some(Vec::new()),
                 languages: Some(Vec::new()),
-                roles: None,
+                grants: None,
             })
             .collect(),
         groups: ["Sales", "Support", "Billing"]
