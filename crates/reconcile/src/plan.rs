@@ -1409,6 +1409,7 @@ impl<'a> Planner<'a> {
                 "role grants were not read; roles of existing users left unchanged".to_string(),
             );
         }
+        let mut nothing_to_do = Vec::new();
         for &i in &self.role_items {
             if self.dead.binary_search(&i).is_ok() {
                 continue;
@@ -1441,13 +1442,14 @@ impl<'a> Planner<'a> {
                     && item.move_to.is_none()
                 {
                     // Nothing to do after all.
-                    self.dead.push(i);
+                    nothing_to_do.push(i);
                     self.unchanged += 1;
                 }
             } else if item.action == UserAction::Membership {
                 item.action = UserAction::Update;
             }
         }
+        self.dead.extend(nothing_to_do);
         // Users missing from the desired state.
         for (i, u) in self.org.users.iter().enumerate() {
             if self.claimed[i].is_some() || u.state == UserState::Deleted {
@@ -1672,4 +1674,45 @@ fn seen_keys(d: &DesiredUser) -> Vec<u64> {
         keys.push(h(b'x', x));
     }
     keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(role: &str, div: &str) -> RoleGrant {
+        RoleGrant {
+            role: role.to_uppercase(),
+            role_id: role.into(),
+            division_id: div.into(),
+        }
+    }
+    fn have(role: &str, div: &str) -> RoleDivisionPair {
+        RoleDivisionPair {
+            role_id: role.into(),
+            division_id: div.into(),
+        }
+    }
+
+    #[test]
+    fn role_diff_touches_only_managed_roles() {
+        let managed: BTreeMap<String, String> = [("agent".to_string(), "AGENT".to_string())]
+            .into_iter()
+            .collect();
+        // Agent moves from home to sales; admin (not managed) stays.
+        let (add, remove) = role_diff(
+            &[g("agent", "sales"), g("agent", "sales")],
+            &[have("agent", "home"), have("admin", "home")],
+            &managed,
+        );
+        assert_eq!(add, vec![g("agent", "sales")]);
+        assert_eq!(remove, vec![g("agent", "home")]);
+        // Nothing wanted: every managed grant goes, the others stay.
+        let (add, remove) = role_diff(&[], &[have("agent", "x"), have("admin", "x")], &managed);
+        assert!(add.is_empty());
+        assert_eq!(remove, vec![g("agent", "x")]);
+        // Already held: nothing to do.
+        let (add, remove) = role_diff(&[g("agent", "x")], &[have("agent", "x")], &managed);
+        assert!(add.is_empty() && remove.is_empty());
+    }
 }
