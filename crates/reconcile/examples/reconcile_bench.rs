@@ -1,6 +1,6 @@
 //! Reconciler benchmark (see docs/benchmarks/reconcile.md).
 //!
-//! `cargo run --release -p gcprov-reconcile --example reconcile_bench -- apply [USERS] [RATE_PER_MIN]`
+//! `cargo run --release -p gcprov-reconcile --example reconcile_bench -- apply [USERS] [RATE_PER_MIN] [PAGES_IN_FLIGHT]`
 //!   An emulator org of USERS (default 10,000) generated users at a compressed rate limit
 //!   (default 6,000 requests a minute); a desired state with 5% of them changed (4% new titles,
 //!   0.5% missing → deactivated, 0.5% new users joining a new group). Reports API calls used /
@@ -63,7 +63,12 @@ fn api_calls(stats: &serde_json::Value) -> u64 {
         .unwrap_or(0)
 }
 
-async fn bench_apply(users: usize, rate: u32, roles: bool) -> Result<(), BoxError> {
+async fn bench_apply(
+    users: usize,
+    rate: u32,
+    roles: bool,
+    page_concurrency: usize,
+) -> Result<(), BoxError> {
     let seed = roles.then(|| Seed {
         divisions: vec![
             SeedDivision {
@@ -153,7 +158,7 @@ async fn bench_apply(users: usize, rate: u32, roles: bool) -> Result<(), BoxErro
     let settings = Settings::default();
     emu.reset_stats();
     let t0 = Instant::now();
-    let org = Org::read(&client).await?;
+    let org = Org::read_with(&client, page_concurrency).await?;
     let source = path.display().to_string();
     let mut planner = Planner::new(&org, &settings, None, &source);
     for d in DesiredReader::open(&path, Some(Format::Csv), &settings.mapping)? {
@@ -181,6 +186,7 @@ async fn bench_apply(users: usize, rate: u32, roles: bool) -> Result<(), BoxErro
         changed as f64 * 100.0 / users as f64
     );
     println!("rate limit           {rate}/min");
+    println!("user pages in flight {page_concurrency}");
     println!("plan: reads          {}", plan.stats.read_calls);
     println!(
         "  of which grants    {}",
@@ -307,18 +313,28 @@ fn main() -> Result<(), BoxError> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            rt.block_on(bench_apply(num(1, 10_000), num(2, 6_000) as u32, false))
+            rt.block_on(bench_apply(
+                num(1, 10_000),
+                num(2, 6_000) as u32,
+                false,
+                num(3, gcprov_reconcile::org::READ_CONCURRENCY),
+            ))
         }
         Some("apply-roles") => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            rt.block_on(bench_apply(num(1, 10_000), num(2, 6_000) as u32, true))
+            rt.block_on(bench_apply(
+                num(1, 10_000),
+                num(2, 6_000) as u32,
+                true,
+                num(3, gcprov_reconcile::org::READ_CONCURRENCY),
+            ))
         }
         Some("plan") => bench_plan(num(1, 100_000), num(2, 10_000)),
         _ => Err(
-            "usage: bench apply [USERS] [RATE] | bench apply-roles [USERS] [RATE] | bench plan DESIRED ACTUAL"
+            "usage: bench apply [USERS] [RATE] [PAGES_IN_FLIGHT] | bench apply-roles [USERS] [RATE] [PAGES_IN_FLIGHT] | bench plan DESIRED ACTUAL"
                 .into(),
         ),
     }
