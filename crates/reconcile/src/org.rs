@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt};
+use gcprov_genesys::api::SUBJECT_GRANTS_PAGE_SIZE;
 use gcprov_genesys::models::{EntityState, RoleDivisionPair, User};
 use gcprov_genesys::{GenesysClient, ListUsers};
 use serde::{Deserialize, Serialize};
@@ -327,8 +328,9 @@ async fn read_users(
 ///
 /// Unknown facts and the conservative choices:
 /// - The listing's largest page size is not published (the default is 25):
-///   [`gcprov_genesys::api::SUBJECT_GRANTS_PAGE_SIZE`] (100) is used, and paging follows
-///   `pageCount`.
+///   [`SUBJECT_GRANTS_PAGE_SIZE`] (100) is used. Page 1 of each role comes first; its
+///   `pageCount` says which pages follow (read concurrently). Should a full page come without
+///   `pageCount`, that role is read page by page until a short page.
 /// - The reference does not say whether a user's entry includes grants inherited from a
 ///   group. Only subjects of type `PC_USER` (or without a type) are kept. If an inherited
 ///   grant does appear, a plan may try to remove it; `bulkremove` on the user leaves it, and
@@ -345,20 +347,58 @@ pub struct RoleGrants {
 }
 
 impl RoleGrants {
-    /// Reads the holders of each role in `roles` (id → name); several roles at a time.
+    /// Reads the holders of each role in `roles` (id → name): page 1 of every role, then all
+    /// remaining pages, [`READ_CONCURRENCY`] requests at a time, in order.
     pub async fn read(client: &GenesysClient, roles: &BTreeMap<String, String>) -> Result<Self> {
         let before = client.stats().paced_requests;
-        let listings: Vec<(String, Vec<_>)> = futures::stream::iter(roles.keys().cloned())
+        let firsts: Vec<_> = futures::stream::iter(roles.keys().cloned())
             .map(|rid| async move {
-                let subjects = client
-                    .list_role_subject_grants(&rid)
-                    .try_collect::<Vec<_>>()
-                    .await?;
-                Ok::<_, crate::Error>((rid, subjects))
+                let page = client.list_role_subject_grants_page(&rid, 1).await?;
+                Ok::<_, gcprov_genesys::Error>((rid, page))
             })
             .buffered(READ_CONCURRENCY)
             .try_collect()
             .await?;
+        let mut rest: Vec<(String, u32)> = Vec::new();
+        let mut firsts_known = Vec::with_capacity(firsts.len());
+        for (rid, page) in firsts {
+            match page.page_count {
+                Some(pc) => {
+                    if pc > 1 && !page.entities.is_empty() {
+                        let last = u32::try_from(pc).unwrap_or(u32::MAX);
+                        rest.extend((2..=last).map(|p| (rid.clone(), p)));
+                    }
+                    firsts_known.push((rid, page));
+                }
+                None if page.entities.len() < SUBJECT_GRANTS_PAGE_SIZE as usize => {
+                    firsts_known.push((rid, page));
+                }
+                None => {
+                    // No pageCount on a full page: read this role as a stream instead (page 1
+                    // again, then until a short page).
+                    let entities = client
+                        .list_role_subject_grants(&rid)
+                        .try_collect::<Vec<_>>()
+                        .await?;
+                    let mut whole = page;
+                    whole.entities = entities;
+                    firsts_known.push((rid, whole));
+                }
+            }
+        }
+        let firsts = firsts_known;
+        let more: Vec<_> = futures::stream::iter(rest)
+            .map(|(rid, p)| async move {
+                let page = client.list_role_subject_grants_page(&rid, p).await?;
+                Ok::<_, gcprov_genesys::Error>((rid, page))
+            })
+            .buffered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let listings = firsts
+            .into_iter()
+            .chain(more)
+            .map(|(rid, page)| (rid, page.entities));
         let mut by_user: HashMap<String, Vec<RoleDivisionPair>> = HashMap::new();
         for (rid, subjects) in listings {
             for s in subjects {

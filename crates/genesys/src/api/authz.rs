@@ -6,8 +6,8 @@ use reqwest::Method;
 use crate::client::{GenesysClient, Req, Retry, seg};
 use crate::error::Result;
 use crate::models::{
-    AuthzDivision, AuthzSubject, OrganizationRole, RoleDivisionGrants, RoleDivisionPair,
-    SubjectDivisionGrants, SubjectType, UserAuthorization,
+    AuthzDivision, AuthzSubject, EntityListing, OrganizationRole, RoleDivisionGrants,
+    RoleDivisionPair, SubjectDivisionGrants, SubjectType, UserAuthorization,
 };
 
 /// Page size of `GET …/roles/{roleId}/subjectgrants`. The reference gives only the default
@@ -55,6 +55,30 @@ impl GenesysClient {
             )),
             SUBJECT_GRANTS_PAGE_SIZE,
         )
+    }
+
+    /// One page of `GET …/roles/{roleId}/subjectgrants` (`page_number` from 1, page size
+    /// [`SUBJECT_GRANTS_PAGE_SIZE`]), with `pageCount`, so the other pages can be read
+    /// concurrently.
+    pub async fn list_role_subject_grants_page(
+        &self,
+        role_id: &str,
+        page_number: u32,
+    ) -> Result<EntityListing<SubjectDivisionGrants>> {
+        if page_number == 0 {
+            return Err(crate::Error::InvalidArgument(
+                "page numbers start at 1".into(),
+            ));
+        }
+        self.call(
+            Req::get(format!(
+                "authorization/roles/{}/subjectgrants",
+                seg(role_id)
+            ))
+            .query("pageSize", SUBJECT_GRANTS_PAGE_SIZE)
+            .query("pageNumber", page_number),
+        )
+        .await
     }
 
     /// `POST /api/v2/authorization/divisions/{divisionId}/objects/{objectType}` (204): moves

@@ -458,3 +458,38 @@ async fn parallel_page_reads_give_the_same_org_and_plan_as_sequential_ones() {
     // Compared as values (the catalogue maps serialize in hash order).
     assert!(a == b, "plans differ");
 }
+
+#[tokio::test]
+async fn grants_of_a_role_with_many_holders_are_read_on_every_page() {
+    let mut s = seed();
+    for i in 0..230 {
+        s.users.push(seeded(
+            &format!("Holder {i:03}"),
+            &format!("h{i:03}@example.com"),
+            None,
+            &["Agent Role"],
+        ));
+    }
+    let emu = emulator(s).await;
+    let client = client(&emu);
+    // 231 holders of Agent Role (alice too) at 100 a page: 3 pages. Holder 229 sorts last.
+    let csv = "userName,displayName,roles\nh229@example.com,Holder 229,Agent Role@Sales\n";
+    let before = route_calls(&emu, "GET", "/subjectgrants");
+    let p = plan(&client, csv, &keep_missing()).await;
+    assert_eq!(route_calls(&emu, "GET", "/subjectgrants") - before, 3);
+    assert_eq!(p.users.len(), 1, "{}", p.render(true, false));
+    assert_eq!(p.users[0].steps.grants_add.len(), 1);
+    assert_eq!(p.users[0].steps.grants_remove.len(), 1);
+    apply(&client, None, &p, &opts(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        grants(&client, "h229@example.com").await,
+        set(&[("Agent Role", "Sales")])
+    );
+    // Holders whose rows carry no roles keep theirs.
+    assert_eq!(
+        grants(&client, "h000@example.com").await,
+        set(&[("Agent Role", "Home")])
+    );
+}
