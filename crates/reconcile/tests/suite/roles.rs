@@ -493,3 +493,51 @@ async fn grants_of_a_role_with_many_holders_are_read_on_every_page() {
         set(&[("Agent Role", "Home")])
     );
 }
+
+#[tokio::test]
+async fn resume_after_a_crash_at_every_grant_or_move_write_converges() {
+    let total = {
+        let emu = emulator(seed()).await;
+        let client = client(&emu);
+        plan(&client, DESIRED, &keep_missing())
+            .await
+            .stats
+            .min_writes
+    };
+    assert_eq!(total, 7);
+    for crash_at in 1..=total {
+        let emu = emulator(seed()).await;
+        let client = client(&emu);
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let p = plan(&client, DESIRED, &keep_missing()).await;
+        let crash = ApplyOptions {
+            crash_after_writes: Some(crash_at),
+            ..opts()
+        };
+        let rep = apply(&client, Some(&store), &p, &crash, &NoProgress)
+            .await
+            .unwrap();
+        assert!(rep.interrupted, "crash at {crash_at}");
+        let rep = gcprov_reconcile::resume(&client, &store, &opts(), &NoProgress)
+            .await
+            .unwrap();
+        assert!(
+            rep.errors.is_empty(),
+            "crash at {crash_at}: {}",
+            rep.render()
+        );
+        let again = plan(&client, DESIRED, &keep_missing()).await;
+        assert!(
+            again.is_empty(),
+            "crash at {crash_at}: {}",
+            again.render(true, false)
+        );
+        assert_eq!(
+            grants(&client, "bob@example.com").await,
+            set(&[("Agent Role", "Home"), ("Admin Role", "Home")]),
+            "crash at {crash_at}"
+        );
+        assert_eq!(division_of(&client, "dave@example.com").await, "Sales");
+    }
+}
