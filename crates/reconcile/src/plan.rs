@@ -1404,7 +1404,7 @@ impl<'a> Planner<'a> {
                 .unwrap_or(g.division_id.as_str());
             Some(format!("{}@{div}", g.role))
         };
-        if grants.is_none() && !self.role_items.is_empty() {
+        if grants.is_none() && !self.role_items.is_empty() && !self.managed.is_empty() {
             self.warn(
                 "role grants were not read; roles of existing users left unchanged".to_string(),
             );
