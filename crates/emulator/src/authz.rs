@@ -502,3 +502,145 @@ pub async fn role_users_remove(
 ) -> Result<Response, ApiError> {
     role_users_change(&app, &c, &id, &body, false)
 }
+
+/// `GET /api/v2/authorization/roles/{roleId}/subjectgrants` (`SubjectDivisionGrantsEntityListing`):
+/// every subject holding the role (users that are not deleted, and groups), each with the
+/// divisions of its grants of that role. Sorted by name then id so pages are stable. The
+/// reference does not say whether a user's entry includes grants inherited from a group; the
+/// emulator lists only the subject's own grants (groups appear as their own subjects).
+pub async fn role_subject_grants(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = Query::parse(raw.as_deref());
+    let page = Page::from_query(&q, 500)?;
+    let db = app.db.read();
+    let rid = parse_uuid(&id)
+        .filter(|r| db.role(*r).is_some())
+        .ok_or_else(ApiError::not_found)?;
+    let divisions_of = |grants: &[(Uuid, Uuid)]| -> Vec<Value> {
+        grants
+            .iter()
+            .filter(|(r, _)| *r == rid)
+            .filter_map(|(_, d)| db.division(*d))
+            .map(|d| {
+                json!({"id": d.id, "name": d.name, "selfUri": format!("/api/v2/authorization/divisions/{}", d.id)})
+            })
+            .collect()
+    };
+    // (sort key, subject id, subject type, its grants)
+    type Holder<'a> = (String, Uuid, &'static str, &'a [(Uuid, Uuid)]);
+    let mut subjects: Vec<Holder> = db
+        .users
+        .values()
+        .filter(|u| u.state != UState::Deleted && u.grants.iter().any(|(r, _)| *r == rid))
+        .map(|u| (u.name.to_lowercase(), u.id, "PC_USER", u.grants.as_slice()))
+        .chain(
+            db.groups
+                .values()
+                .filter(|g| g.grants.iter().any(|(r, _)| *r == rid))
+                .map(|g| (g.name.to_lowercase(), g.id, "PC_GROUP", g.grants.as_slice())),
+        )
+        .collect();
+    subjects.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let total = subjects.len();
+    let entities = page
+        .slice(&subjects)
+        .into_iter()
+        .map(|(_, sid, kind, grants)| {
+            let (name, uri) = if kind == "PC_USER" {
+                (
+                    db.users.get(&sid).map(|u| u.name.to_string()),
+                    format!("/api/v2/users/{sid}"),
+                )
+            } else {
+                (
+                    db.groups.get(&sid).map(|g| g.name.clone()),
+                    format!("/api/v2/groups/{sid}"),
+                )
+            };
+            json!({
+                "id": sid,
+                "name": name.unwrap_or_default(),
+                "divisions": divisions_of(grants),
+                "type": kind,
+                "selfUri": uri,
+            })
+        })
+        .collect();
+    Ok(ok(listing(
+        &format!("/api/v2/authorization/roles/{rid}/subjectgrants"),
+        "",
+        page,
+        total,
+        entities,
+    )))
+}
+
+/// `POST /api/v2/authorization/divisions/{divisionId}/objects/{objectType}` (204): the body is
+/// a list of object ids, all of one type. The emulator supports `USER` (other types answer
+/// 400). Every id must be a user that is not deleted, else nothing moves (400). A moved user's
+/// `division` changes and its `version` increases: the reference does not say whether the real
+/// API bumps the version on a division move; bumping is the conservative assumption (a client
+/// holding the old version must re-read). Moving a user into the division it is in already
+/// changes nothing. No batch limit is known, so none is enforced.
+pub async fn division_objects(
+    State(app): State<App>,
+    Extension(c): Extension<Caller>,
+    Path((division, object_type)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let ids: Vec<String> = parse_json(&body)?;
+    let now = app.now_ms();
+    let mut db = app.db.write();
+    let did = parse_uuid(&division)
+        .filter(|d| db.division(*d).is_some())
+        .ok_or_else(ApiError::not_found)?;
+    if object_type != "USER" {
+        return Err(ApiError::invalid_value(
+            "objectType",
+            format!("objectType {object_type} is not supported by the emulator (USER is)"),
+        ));
+    }
+    let mut uids = Vec::with_capacity(ids.len());
+    for i in &ids {
+        let uid = parse_uuid(i)
+            .filter(|u| db.users.get(u).is_some_and(|u| u.state != UState::Deleted))
+            .ok_or_else(|| {
+                ApiError::invalid_value("objectId", format!("User [{i}] does not exist."))
+            })?;
+        if !uids.contains(&uid) {
+            uids.push(uid);
+        }
+    }
+    for uid in uids {
+        let Some(u) = db.users.get_mut(&uid) else {
+            continue;
+        };
+        if u.division == did {
+            continue;
+        }
+        let old = u.division;
+        u.division = did;
+        u.version += 1;
+        u.modified_ms = now;
+        let name = Some(u.name.to_string());
+        audit(
+            &mut db,
+            now,
+            &c.client_id,
+            "Directory",
+            "Update",
+            "User",
+            uid.to_string(),
+            name,
+            vec![PropertyChange {
+                property: "division".into(),
+                old_values: vec![old.to_string()],
+                new_values: vec![did.to_string()],
+            }],
+        );
+    }
+    Ok(empty(StatusCode::NO_CONTENT))
+}

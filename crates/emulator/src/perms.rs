@@ -118,9 +118,12 @@ pub fn required_permissions(method: &str, template: &str) -> Required {
             Any(QUEUE_MEMBER_EDIT)
         }
 
-        ("GET", "/api/v2/authorization/roles" | "/api/v2/authorization/roles/{roleid}") => {
-            Any(&["authorization:role:view"])
-        }
+        (
+            "GET",
+            "/api/v2/authorization/roles"
+            | "/api/v2/authorization/roles/{roleid}"
+            | "/api/v2/authorization/roles/{roleid}/subjectgrants",
+        ) => Any(&["authorization:role:view"]),
         ("GET", "/api/v2/authorization/subjects/{subjectid}") => Any(&["authorization:grant:view"]),
         ("POST", "/api/v2/authorization/subjects/{subjectid}/bulkadd") => {
             All(&["authorization:grant:add"])

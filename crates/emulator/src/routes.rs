@@ -132,6 +132,14 @@ pub fn api_routes() -> Router<App> {
             get(authz::role_users),
         )
         .route(
+            "/api/v2/authorization/roles/{roleId}/subjectgrants",
+            get(authz::role_subject_grants),
+        )
+        .route(
+            "/api/v2/authorization/divisions/{divisionId}/objects/{objectType}",
+            post(authz::division_objects),
+        )
+        .route(
             "/api/v2/authorization/roles/{roleId}/users/add",
             put(authz::role_users_add),
         )

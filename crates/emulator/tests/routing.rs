@@ -1,4 +1,5 @@
 use crate::common::*;
+use gcprov_emulator::{EmulatorConfig, Seed, SeedDivision, SeedRole};
 use serde_json::json;
 
 #[tokio::test]
@@ -333,5 +334,140 @@ async fn single_grants_and_role_users() {
     assert_eq!(
         json(ctx.get(&format!("/api/v2/users/{uid}/roles")).await).await["roles"],
         json!([])
+    );
+}
+
+#[tokio::test]
+async fn role_subject_grants_list_holders_with_their_divisions() {
+    let ctx = start_with(EmulatorConfig {
+        rate_limit_per_minute: None,
+        seed: Some(Seed {
+            divisions: vec![
+                SeedDivision {
+                    name: "Home".into(),
+                    home: true,
+                    ..Default::default()
+                },
+                SeedDivision {
+                    name: "Sales".into(),
+                    ..Default::default()
+                },
+            ],
+            roles: vec![SeedRole {
+                name: "Supervisor".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let roles = json(ctx.get("/api/v2/authorization/roles?name=Supervisor").await).await;
+    let rid = roles["entities"][0]["id"].as_str().unwrap().to_string();
+    let divs = json(ctx.get("/api/v2/authorization/divisions").await).await;
+    let div = |n: &str| {
+        divs["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == n)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (home, sales) = (div("Home"), div("Sales"));
+    let u = ctx.user("Zed", "zed@example.com").await;
+    let uid = u["id"].as_str().unwrap();
+    let g = json!({"grants": [{"roleId": rid, "divisionId": home}, {"roleId": rid, "divisionId": sales}]});
+    let r = ctx
+        .post(&format!("/api/v2/authorization/subjects/{uid}/bulkadd"), g)
+        .await;
+    assert_eq!(r.status(), 204);
+    let l = json(
+        ctx.get(&format!(
+            "/api/v2/authorization/roles/{rid}/subjectgrants?pageSize=10"
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(l["total"], 1);
+    assert_eq!(l["pageCount"], 1);
+    let e = &l["entities"][0];
+    assert_eq!(e["id"], uid);
+    assert_eq!(e["type"], "PC_USER");
+    let mut got: Vec<&str> = e["divisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(got, vec!["Home", "Sales"]);
+    assert_eq!(
+        ctx.get("/api/v2/authorization/roles/00000000-0000-4000-8000-000000000000/subjectgrants")
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn division_object_moves_change_the_division_and_version() {
+    let ctx = start_with(EmulatorConfig {
+        rate_limit_per_minute: None,
+        seed: Some(Seed {
+            divisions: vec![
+                SeedDivision {
+                    name: "Home".into(),
+                    home: true,
+                    ..Default::default()
+                },
+                SeedDivision {
+                    name: "Sales".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let divs = json(ctx.get("/api/v2/authorization/divisions?name=Sales").await).await;
+    let sales = divs["entities"][0]["id"].as_str().unwrap().to_string();
+    let u = ctx.user("Mo", "mo@example.com").await;
+    let uid = u["id"].as_str().unwrap();
+    let v0 = u["version"].as_i64().unwrap();
+    let path = format!("/api/v2/authorization/divisions/{sales}/objects/USER");
+    assert_eq!(ctx.post(&path, json!([uid])).await.status(), 204);
+    let after = json(ctx.get(&format!("/api/v2/users/{uid}")).await).await;
+    assert_eq!(after["division"]["id"], sales.as_str());
+    assert_eq!(after["version"].as_i64().unwrap(), v0 + 1);
+    // Moving into the same division again changes nothing.
+    assert_eq!(ctx.post(&path, json!([uid])).await.status(), 204);
+    let again = json(ctx.get(&format!("/api/v2/users/{uid}")).await).await;
+    assert_eq!(again["version"].as_i64().unwrap(), v0 + 1);
+    // An unknown user moves nobody; other object types and unknown divisions are refused.
+    let r = ctx
+        .post(&path, json!([uid, "00000000-0000-4000-8000-000000000000"]))
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        ctx.post(
+            &format!("/api/v2/authorization/divisions/{sales}/objects/QUEUE"),
+            json!([uid])
+        )
+        .await
+        .status(),
+        400
+    );
+    assert_eq!(
+        ctx.post(
+            "/api/v2/authorization/divisions/00000000-0000-4000-8000-000000000000/objects/USER",
+            json!([uid])
+        )
+        .await
+        .status(),
+        404
     );
 }

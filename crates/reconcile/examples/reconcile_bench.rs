@@ -1,11 +1,17 @@
 //! Reconciler benchmark (see docs/benchmarks/reconcile.md).
 //!
-//! `cargo run --release -p gcprov-reconcile --example reconcile_bench -- apply [USERS] [RATE_PER_MIN]`
+//! `cargo run --release -p gcprov-reconcile --example reconcile_bench -- apply [USERS] [RATE_PER_MIN] [PAGES_IN_FLIGHT]`
 //!   An emulator org of USERS (default 10,000) generated users at a compressed rate limit
 //!   (default 6,000 requests a minute); a desired state with 5% of them changed (4% new titles,
 //!   0.5% missing → deactivated, 0.5% new users joining a new group). Reports API calls used /
 //!   minimum (pages read + one write per change + membership batches) and wall time /
 //!   (calls / rate limit).
+//!
+//! `cargo run --release -p gcprov-reconcile --example reconcile_bench -- apply-roles [USERS] [RATE]`
+//!   The same, plus a `division` and a `roles` column: 2.5% new titles, 1% of the users are
+//!   granted the role Supervisor in the Sales division (the others' role cells are empty: not
+//!   managed), 0.5% move to Sales, 0.5% deactivated, 0.5% created (5% in all). The minimum then also counts the Supervisor subjectgrants pages, one
+//!   bulkadd per granted user and one move call per 50 moved users.
 //!
 //! `cargo run --release -p gcprov-reconcile --example reconcile_bench -- plan DESIRED ACTUAL`
 //!   Plan time, CPU time and peak memory for DESIRED desired users (a CSV file streamed from
@@ -15,7 +21,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use gcprov_emulator::{Emulator, EmulatorConfig};
+use gcprov_emulator::{Emulator, EmulatorConfig, Seed, SeedDivision, SeedRole};
 use gcprov_genesys::{ClientConfig, GenesysClient, SecretString};
 use gcprov_reconcile::org::{ActualUser, Catalog, UserState};
 use gcprov_reconcile::{
@@ -57,10 +63,35 @@ fn api_calls(stats: &serde_json::Value) -> u64 {
         .unwrap_or(0)
 }
 
-async fn bench_apply(users: usize, rate: u32) -> Result<(), BoxError> {
+async fn bench_apply(
+    users: usize,
+    rate: u32,
+    roles: bool,
+    page_concurrency: usize,
+) -> Result<(), BoxError> {
+    let seed = roles.then(|| Seed {
+        divisions: vec![
+            SeedDivision {
+                name: "Home".into(),
+                home: true,
+                ..Default::default()
+            },
+            SeedDivision {
+                name: "Sales".into(),
+                ..Default::default()
+            },
+        ],
+        roles: vec![SeedRole {
+            name: "Supervisor".into(),
+            permissions: vec!["routing:queue:view".into()],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
     let emu = Emulator::start(EmulatorConfig {
         rate_limit_per_minute: Some(rate),
         generate_users: users,
+        seed,
         ..Default::default()
     })
     .await?;
@@ -78,22 +109,39 @@ async fn bench_apply(users: usize, rate: u32) -> Result<(), BoxError> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("desired.csv");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
-    writeln!(f, "userName,displayName,title,department,groups")?;
+    writeln!(
+        f,
+        "userName,displayName,title,department,groups,division,roles"
+    )?;
     let mut changed = 0;
     for (i, u) in before.users.iter().enumerate() {
         if i % 200 == 1 {
             changed += 1; // missing → deactivated
             continue;
         }
-        let title = if i % 25 == 0 {
+        // With roles and moves in the mix, fewer title changes keep the total at 5%.
+        let title_every = if roles { 40 } else { 25 };
+        let title = if i % title_every == 0 {
             changed += 1;
             "Senior Agent"
         } else {
             u.title.as_deref().unwrap_or("")
         };
+        let division = if roles && i % 200 == 3 {
+            changed += 1;
+            "Sales"
+        } else {
+            ""
+        };
+        let role = if roles && i % 100 == 7 {
+            changed += 1;
+            "Supervisor@Sales"
+        } else {
+            ""
+        };
         writeln!(
             f,
-            "{},{},{},{},",
+            "{},{},{},{},,{division},{role}",
             u.email,
             u.name,
             title,
@@ -103,20 +151,20 @@ async fn bench_apply(users: usize, rate: u32) -> Result<(), BoxError> {
     let new = users / 200;
     for i in 0..new {
         changed += 1;
-        writeln!(f, "new{i}@gen.example.com,New User {i},Agent,Sales,Bench")?;
+        writeln!(f, "new{i}@gen.example.com,New User {i},Agent,Sales,Bench,,")?;
     }
     f.flush()?;
     drop(f);
     let settings = Settings::default();
     emu.reset_stats();
     let t0 = Instant::now();
-    let org = Org::read(&client).await?;
+    let org = Org::read_with(&client, page_concurrency).await?;
     let source = path.display().to_string();
     let mut planner = Planner::new(&org, &settings, None, &source);
     for d in DesiredReader::open(&path, Some(Format::Csv), &settings.mapping)? {
         planner.push(d?);
     }
-    let plan = planner.finish();
+    let plan = planner.finish_with_reads(&client).await?;
     let plan_time = t0.elapsed();
     plan.check_guard(&Guard {
         max_deletes: None,
@@ -138,7 +186,24 @@ async fn bench_apply(users: usize, rate: u32) -> Result<(), BoxError> {
         changed as f64 * 100.0 / users as f64
     );
     println!("rate limit           {rate}/min");
+    println!("user pages in flight {page_concurrency}");
     println!("plan: reads          {}", plan.stats.read_calls);
+    println!(
+        "  of which grants    {}",
+        emu.stats()["byRoute"]
+            .as_object()
+            .map(|m| m
+                .iter()
+                .filter(|(r, _)| r.contains("/subjectgrants"))
+                .map(|(_, c)| c.as_u64().unwrap_or(0))
+                .sum::<u64>())
+            .unwrap_or(0)
+    );
+    println!(
+        "plan: moves          {} users in {} calls",
+        plan.moves.iter().map(|m| m.users.len()).sum::<usize>(),
+        plan.moves.iter().map(|m| m.writes()).sum::<u64>()
+    );
     println!("plan: writes         {}", plan.stats.min_writes);
     println!("plan time            {:.2} s", plan_time.as_secs_f64());
     println!("errors               {}", report.errors.len());
@@ -197,7 +262,7 @@ fn bench_plan(desired: usize, actual: usize) -> Result<(), BoxError> {
                 groups: Some(vec![format!("g{}", i % 3)]),
                 skills: Some(Vec::new()),
                 languages: Some(Vec::new()),
-                roles: None,
+                grants: None,
             })
             .collect(),
         groups: ["Sales", "Support", "Billing"]
@@ -248,9 +313,29 @@ fn main() -> Result<(), BoxError> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            rt.block_on(bench_apply(num(1, 10_000), num(2, 6_000) as u32))
+            rt.block_on(bench_apply(
+                num(1, 10_000),
+                num(2, 6_000) as u32,
+                false,
+                num(3, gcprov_reconcile::org::READ_CONCURRENCY),
+            ))
+        }
+        Some("apply-roles") => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(bench_apply(
+                num(1, 10_000),
+                num(2, 6_000) as u32,
+                true,
+                num(3, gcprov_reconcile::org::READ_CONCURRENCY),
+            ))
         }
         Some("plan") => bench_plan(num(1, 100_000), num(2, 10_000)),
-        _ => Err("usage: bench apply [USERS] [RATE] | bench plan DESIRED ACTUAL".into()),
+        _ => Err(
+            "usage: bench apply [USERS] [RATE] [PAGES_IN_FLIGHT] | bench apply-roles [USERS] [RATE] [PAGES_IN_FLIGHT] | bench plan DESIRED ACTUAL"
+                .into(),
+        ),
     }
 }

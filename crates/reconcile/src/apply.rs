@@ -1,7 +1,8 @@
 //! Apply: groups, then users (bounded concurrency at the client's pace), then membership
-//! batches; version preconditions on every update; checkpoints so a run can be resumed.
+//! batches, then division moves; version preconditions on every update; checkpoints so a run
+//! can be resumed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -11,7 +12,7 @@ use gcprov_genesys::models::{
     CreateUser, EmployerInfo, EntityState, GroupCreate, RoleDivisionPair, SubjectType, UpdateUser,
     UserRoutingLanguagePost, UserRoutingSkillPost,
 };
-use gcprov_genesys::{Error as GError, GenesysClient};
+use gcprov_genesys::{Error as GError, GenesysClient, ListUsers};
 use gcprov_store::{NewEntry, NewEvent, Outcome, Store};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -19,8 +20,8 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::org::{ActualUser, UserState};
 use crate::plan::{
-    GroupRef, MEMBER_BATCH, MemberRef, Plan, Steps, Target, UserAction, UserItem, diff_user,
-    now_rfc3339,
+    DivisionMoveItem, GroupRef, MEMBER_BATCH, MOVE_BATCH, MemberRef, MoveUser, Plan, Steps, Target,
+    UserAction, UserItem, diff_user, now_rfc3339,
 };
 use crate::report::{ApiCalls, ItemError, ItemOutcome, Latency, Report};
 
@@ -122,6 +123,8 @@ struct Exec<'a> {
     latencies: Mutex<Vec<f64>>,
     report: Mutex<Report>,
     progress: &'a dyn Progress,
+    /// The plan's managed roles (for re-diffs).
+    managed: &'a BTreeMap<String, String>,
 }
 
 fn ck(run: &str, what: &str) -> String {
@@ -345,7 +348,9 @@ impl Exec<'_> {
                         Err(e) => return Ok(failed(&e)),
                     };
                     let next = match (&item.want, &actual) {
-                        (Some(want), a) => diff_user(want, a.as_ref()).map(|(_, _, s)| s),
+                        (Some(want), a) => {
+                            diff_user(want, a.as_ref(), self.managed).map(|(_, _, s)| s)
+                        }
                         (None, None) => None,
                         (None, Some(a)) => removal_steps(item.action, a),
                     };
@@ -410,7 +415,7 @@ impl Exec<'_> {
         item: &UserItem,
         id: Option<&str>,
     ) -> std::result::Result<Option<ActualUser>, GError> {
-        let expand = ["groups", "skills", "languages", "authorization"];
+        let expand = ["groups", "skills", "languages"];
         let id = match id {
             Some(id) => id.to_string(),
             None => {
@@ -436,15 +441,38 @@ impl Exec<'_> {
                 }
             }
         };
-        match self.client.get_user(&id, &expand).await {
-            Ok(u) => Ok(ActualUser::from_api(&u)),
+        let actual = match self.client.get_user(&id, &expand).await {
+            Ok(u) => ActualUser::from_api(&u),
             Err(e) if e.is_not_found() => match self.client.get_user_in_state(&id, "deleted").await
             {
-                Ok(u) => Ok(ActualUser::from_api(&u)),
-                Err(e) if e.is_not_found() => Ok(None),
-                Err(e) => Err(e),
+                Ok(u) => ActualUser::from_api(&u),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e),
             },
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
+        };
+        // Role grants only when the item manages roles: one more call, this user only.
+        let wants_roles = item.want.as_ref().is_some_and(|w| w.roles.is_some());
+        match actual {
+            Some(mut a) if wants_roles && a.state != UserState::Deleted => {
+                let subject = self.client.get_subject(&a.id).await?;
+                let mut grants: Vec<RoleDivisionPair> = subject
+                    .grants
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|g| {
+                        Some(RoleDivisionPair {
+                            role_id: g.role?.id?,
+                            division_id: g.division?.id?,
+                        })
+                    })
+                    .collect();
+                grants.sort();
+                grants.dedup();
+                a.grants = Some(grants);
+                Ok(Some(a))
+            }
+            a => Ok(a),
         }
     }
 
@@ -605,6 +633,22 @@ impl Exec<'_> {
                 .map_err(|e| conflict(&id, e))?;
             self.wrote()?;
         }
+        // After the adds, so a grant moving to another division is never missing in between.
+        if !steps.grants_remove.is_empty() {
+            let pairs: Vec<RoleDivisionPair> = steps
+                .grants_remove
+                .iter()
+                .map(|g| RoleDivisionPair {
+                    role_id: g.role_id.clone(),
+                    division_id: g.division_id.clone(),
+                })
+                .collect();
+            self.client
+                .remove_grants(&uid, &pairs)
+                .await
+                .map_err(|e| conflict(&id, e))?;
+            self.wrote()?;
+        }
         if steps.delete {
             match self.client.delete_user(&uid).await {
                 Ok(()) => self.wrote()?,
@@ -750,6 +794,122 @@ impl Exec<'_> {
             },
             id: Some(gid),
             error,
+        })
+    }
+}
+
+impl Exec<'_> {
+    // ------------------------------------------------------------------ division moves
+
+    /// Moves of item `i`, in batches of [`MOVE_BATCH`] (checkpoint `d:{i}:{c}` per batch).
+    ///
+    /// The endpoint takes no version, so a saved plan (without `--replan-stale`) checks its own
+    /// precondition first with one listing of the batch's users (`GET /users?id=…`): a user
+    /// already in the target division is `already-done`, one in neither the planned old
+    /// division nor the target was moved by someone else and is refused as stale, a user that
+    /// is gone is skipped. With `apply --desired` the desired division wins, as for every other
+    /// attribute, and the move is sent without that read (moving is idempotent).
+    async fn division_moves(&self, i: usize, m: &DivisionMoveItem) -> Result<ItemResult> {
+        let mut applied = false;
+        let mut earlier = false;
+        let mut refused: Vec<String> = Vec::new();
+        for (c, chunk) in m.users.chunks(MOVE_BATCH).enumerate() {
+            let marker = format!("d:{i}:{c}");
+            if self.done_marker(&marker).await?.is_some() {
+                earlier = true;
+                continue;
+            }
+            if self.stopped() {
+                return Ok(ItemResult {
+                    outcome: ItemOutcome::Skipped,
+                    id: Some(m.division_id.clone()),
+                    error: None,
+                });
+            }
+            let mut send: Vec<&MoveUser> = chunk.iter().collect();
+            if self.opts.saved_plan && !self.opts.replan_stale {
+                let opts = ListUsers {
+                    page_size: Some(MOVE_BATCH as u32),
+                    state: Some("any".into()),
+                    expand: Vec::new(),
+                    ids: chunk.iter().map(|u| u.id.clone()).collect(),
+                };
+                let page = match self.client.list_users_page(&opts, 1).await {
+                    Ok(p) => p,
+                    Err(e) => return Ok(failed(&e)),
+                };
+                let now: HashMap<String, ActualUser> = page
+                    .entities
+                    .iter()
+                    .filter_map(ActualUser::from_api)
+                    .map(|a| (a.id.clone(), a))
+                    .collect();
+                send.retain(|u| match now.get(&u.id) {
+                    None => false,
+                    Some(a) if a.state == UserState::Deleted => false,
+                    Some(a) if a.division_id.as_deref() == Some(m.division_id.as_str()) => false,
+                    Some(a) if a.division_id == u.from => true,
+                    Some(_) => {
+                        refused.push(u.key.clone());
+                        false
+                    }
+                });
+            }
+            if !send.is_empty() {
+                let ids: Vec<&str> = send.iter().map(|u| u.id.as_str()).collect();
+                if let Err(e) = self
+                    .client
+                    .move_to_division(&m.division_id, "USER", &ids)
+                    .await
+                {
+                    return Ok(failed(&e));
+                }
+                applied = true;
+                if self.wrote().is_err() {
+                    return Ok(ItemResult {
+                        outcome: ItemOutcome::Skipped,
+                        id: Some(m.division_id.clone()),
+                        error: None,
+                    });
+                }
+                for u in &send {
+                    self.audit(
+                        UserAction::Update.event(),
+                        Some(&u.id),
+                        None,
+                        json!({"userName": u.key, "action": "division.move",
+                               "changes": [{"field": "division", "from": u.from, "to": m.division_id}]}),
+                    )
+                    .await?;
+                }
+            }
+            self.mark_done(&marker, json!({})).await?;
+        }
+        if !refused.is_empty() {
+            return Ok(ItemResult {
+                outcome: ItemOutcome::Stale,
+                id: Some(m.division_id.clone()),
+                error: Some((
+                    format!(
+                        "{} users were moved to another division since the plan ({}); re-plan, or apply with --replan-stale",
+                        refused.len(),
+                        refused.join(", ")
+                    ),
+                    Some(409),
+                    None,
+                )),
+            });
+        }
+        Ok(ItemResult {
+            outcome: if applied {
+                ItemOutcome::Applied
+            } else if earlier {
+                ItemOutcome::DoneEarlier
+            } else {
+                ItemOutcome::AlreadyDone
+            },
+            id: Some(m.division_id.clone()),
+            error: None,
         })
     }
 }
@@ -900,8 +1060,10 @@ async fn run(
             ..Default::default()
         }),
         progress,
+        managed: &plan.managed_roles,
     };
-    let total = plan.groups_to_create.len() + plan.users.len() + plan.memberships.len();
+    let total =
+        plan.groups_to_create.len() + plan.users.len() + plan.memberships.len() + plan.moves.len();
     progress.begin("apply", total as u64);
 
     // 1. Groups (few; sequential).
@@ -988,6 +1150,39 @@ async fn run(
                         format!("membership:{i}"),
                         &plan.memberships[i].name,
                         "group.members",
+                        &r,
+                        Some(t),
+                    );
+                    Ok(())
+                }
+            })
+            .buffer_unordered(conc)
+            .collect::<Vec<_>>()
+            .await;
+        for r in results {
+            r?;
+        }
+    }
+
+    // 4. Division moves, after the user items (a move changes the user's version, which the
+    //    version-guarded user writes above still rely on). One task per division.
+    if !ex.stopped() {
+        let results = futures::stream::iter(0..plan.moves.len())
+            .map(|i| {
+                let ex = &ex;
+                async move {
+                    if ex.stopped() {
+                        return Ok::<_, Error>(());
+                    }
+                    let t = Instant::now();
+                    let r = ex.division_moves(i, &plan.moves[i]).await?;
+                    if ex.crashed.load(Ordering::SeqCst) && r.outcome == ItemOutcome::Skipped {
+                        return Ok(());
+                    }
+                    ex.record(
+                        format!("division:{i}"),
+                        &plan.moves[i].name,
+                        "division.move",
                         &r,
                         Some(t),
                     );

@@ -59,8 +59,10 @@ pub struct DesiredUser {
     pub skills: Option<Vec<Proficiency>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub languages: Option<Vec<Proficiency>>,
-    /// Roles as `Role` or `Role@Division` (home division when none is named). Additive: roles
-    /// the user holds but the list lacks are left alone.
+    /// Roles as `Role` or `Role@Division` (home division when none is named); `None` (an empty
+    /// cell, no `roles` in SCIM) = this user's roles are not managed. For the roles any accepted
+    /// record names, the user ends up holding exactly the listed grants; roles nobody names are
+    /// never touched (see `docs/architecture/reconcile.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
 }

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::desired::{ColumnMapping, DesiredUser};
 use crate::error::{Error, Result};
-use crate::org::{ActualGroup, ActualUser, Catalog, Held, Org, UserState};
+use crate::org::{ActualGroup, ActualUser, Catalog, Held, Org, RoleGrants, UserState};
+use gcprov_genesys::GenesysClient;
+use gcprov_genesys::api::DIVISION_OBJECT_CHUNK;
+use gcprov_genesys::models::RoleDivisionPair;
 
 /// Plan file format version.
 pub const PLAN_FORMAT: u32 = 1;
@@ -15,6 +18,9 @@ pub const PLAN_FORMAT: u32 = 1;
 pub const MEMBER_BATCH: usize = 50;
 /// Skills or languages per bulk call (API limit).
 pub const ROUTING_BATCH: usize = 50;
+/// Users per division move (`POST …/divisions/{id}/objects/USER`); no limit is published, so
+/// this is the client's conservative [`DIVISION_OBJECT_CHUNK`].
+pub const MOVE_BATCH: usize = DIVISION_OBJECT_CHUNK;
 
 /// Attributes used to match a desired user to a Genesys user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +134,42 @@ pub struct RoleGrant {
     pub division_id: String,
 }
 
+impl RoleGrant {
+    fn pair(&self) -> RoleDivisionPair {
+        RoleDivisionPair {
+            role_id: self.role_id.clone(),
+            division_id: self.division_id.clone(),
+        }
+    }
+}
+
+/// Role grants to add and to remove so that, for every managed role (`managed`: role id →
+/// name), the user holds exactly the grants `want` lists. Grants of roles outside `managed`
+/// are never touched.
+pub fn role_diff(
+    want: &[RoleGrant],
+    have: &[RoleDivisionPair],
+    managed: &BTreeMap<String, String>,
+) -> (Vec<RoleGrant>, Vec<RoleGrant>) {
+    let mut add: Vec<RoleGrant> = Vec::new();
+    for g in want {
+        if !have.contains(&g.pair()) && !add.contains(g) {
+            add.push(g.clone());
+        }
+    }
+    let remove = have
+        .iter()
+        .filter(|h| managed.contains_key(&h.role_id))
+        .filter(|h| !want.iter().any(|w| w.pair() == **h))
+        .map(|h| RoleGrant {
+            role: managed.get(&h.role_id).cloned().unwrap_or_default(),
+            role_id: h.role_id.clone(),
+            division_id: h.division_id.clone(),
+        })
+        .collect();
+    (add, remove)
+}
+
 impl Want {
     fn state(&self) -> UserState {
         if self.active {
@@ -148,7 +190,7 @@ pub enum UserAction {
     Activate,
     Deactivate,
     Delete,
-    /// Only group memberships change (executed in the membership phase).
+    /// Only group memberships or the division change (executed in the batch phases).
     Membership,
 }
 
@@ -253,6 +295,9 @@ pub struct Steps {
     /// Roles to grant (`POST …/subjects/{id}/bulkadd`, one call).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants_add: Vec<RoleGrant>,
+    /// Grants of managed roles to take away (`POST …/subjects/{id}/bulkremove`, one call).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants_remove: Vec<RoleGrant>,
     /// After a create: `PATCH employerInfo.employeeId` with the desired externalId (the create
     /// body has no such field).
     #[serde(default, skip_serializing_if = "is_false")]
@@ -279,6 +324,7 @@ impl Steps {
             && !self.delete
             && !self.set_external_id
             && self.grants_add.is_empty()
+            && self.grants_remove.is_empty()
     }
 
     /// API writes these steps take.
@@ -292,7 +338,9 @@ impl Steps {
             batches(self.skills_put.len(), ROUTING_BATCH)
         };
         n += batches(self.languages_put.len(), ROUTING_BATCH);
-        n + self.languages_remove.len() as u64 + u64::from(!self.grants_add.is_empty())
+        n + self.languages_remove.len() as u64
+            + u64::from(!self.grants_add.is_empty())
+            + u64::from(!self.grants_remove.is_empty())
     }
 }
 
@@ -318,6 +366,42 @@ pub struct UserItem {
     /// Group ids to leave.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups_remove: Vec<String>,
+    /// Division move of an existing user (executed in the division-move phase, batched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub move_to: Option<Box<DivisionMove>>,
+}
+
+/// A user's division change: from the division it was in when planned (the precondition of a
+/// saved plan) to the desired one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DivisionMove {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// One user of a division move batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MoveUser {
+    pub id: String,
+    /// userName (for the report).
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+/// Users moved into one division, executed in batches of [`MOVE_BATCH`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DivisionMoveItem {
+    pub division_id: String,
+    pub name: String,
+    pub users: Vec<MoveUser>,
+}
+
+impl DivisionMoveItem {
+    pub fn writes(&self) -> u64 {
+        batches(self.users.len(), MOVE_BATCH)
+    }
 }
 
 /// A group the plan creates.
@@ -411,6 +495,13 @@ pub struct Plan {
     pub groups_to_create: Vec<GroupItem>,
     pub users: Vec<UserItem>,
     pub memberships: Vec<MembershipItem>,
+    /// Division moves of existing users, one item per target division.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<DivisionMoveItem>,
+    /// Roles the plan manages (role id → name): the roles the desired state names. Grants of
+    /// other roles are never added or removed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub managed_roles: BTreeMap<String, String>,
     pub rejected: Vec<Rejected>,
     pub conflicts: Vec<MatchConflict>,
     pub warnings: Vec<String>,
@@ -451,6 +542,7 @@ impl Plan {
                 .iter()
                 .map(MembershipItem::writes)
                 .sum::<u64>()
+            + self.moves.iter().map(DivisionMoveItem::writes).sum::<u64>()
     }
 
     /// Number of user items per action.
@@ -463,7 +555,10 @@ impl Plan {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.groups_to_create.is_empty() && self.memberships.is_empty()
+        self.users.is_empty()
+            && self.groups_to_create.is_empty()
+            && self.memberships.is_empty()
+            && self.moves.is_empty()
     }
 
     /// Terraform-like summary; `verbose` adds per-user details, `color` ANSI colours.
@@ -540,6 +635,16 @@ impl Plan {
                     m.writes()
                 );
             }
+            for m in &self.moves {
+                let _ = writeln!(
+                    out,
+                    "  {} division {:?}: {} users move in ({} batches)",
+                    paint("33", "~"),
+                    m.name,
+                    m.users.len(),
+                    m.writes()
+                );
+            }
         }
         let counts = self.counts();
         let n = |a| counts.get(&a).copied().unwrap_or(0);
@@ -578,6 +683,15 @@ impl Plan {
                 "  {} {} groups with membership changes ({batches} batches of up to {MEMBER_BATCH})",
                 paint("33", "~"),
                 self.memberships.len()
+            );
+        }
+        let moved: u64 = self.moves.iter().map(|m| m.users.len() as u64).sum();
+        if moved > 0 {
+            let moves: u64 = self.moves.iter().map(DivisionMoveItem::writes).sum();
+            let _ = writeln!(
+                out,
+                "  {} {moved} users to move to another division ({moves} batches of up to {MOVE_BATCH})",
+                paint("33", "~"),
             );
         }
         let _ = writeln!(out, "    {} users unchanged", s.unchanged);
@@ -632,9 +746,13 @@ fn differs(want: Option<&str>, have: Option<&str>) -> bool {
 }
 
 /// The smallest change that makes `actual` (or nothing) match `want`; `None` when they match.
+/// Role grants are compared only when `actual.grants` was read, and only for the `managed`
+/// roles (see [`role_diff`]). Group memberships and division moves are batched by the
+/// [`Planner`], not part of these steps.
 pub fn diff_user(
     want: &Want,
     actual: Option<&ActualUser>,
+    managed: &BTreeMap<String, String>,
 ) -> Option<(UserAction, Vec<Change>, Steps)> {
     let mut steps = Steps::default();
     let mut changes = Vec::new();
@@ -771,21 +889,33 @@ pub fn diff_user(
             ));
         }
     }
-    if let Some(wr) = &want.roles {
-        let have = a.roles.as_deref().unwrap_or(&[]);
-        steps.grants_add = wr
-            .iter()
-            .filter(|g| !have.contains(&g.role))
-            .cloned()
-            .collect();
-        for g in &steps.grants_add {
-            changes.push(chg("role", None, Some(&g.role)));
-        }
+    if let (Some(wr), Some(have)) = (&want.roles, &a.grants) {
+        let (add, remove) = role_diff(wr, have, managed);
+        changes.extend(role_changes(&add, &remove));
+        steps.grants_add = add;
+        steps.grants_remove = remove;
     }
     if steps.is_empty() {
         return None;
     }
     Some((action, changes, steps))
+}
+
+/// `role` changes for display: `Role@division-id`.
+fn role_changes(add: &[RoleGrant], remove: &[RoleGrant]) -> Vec<Change> {
+    let show = |g: &RoleGrant| Some(format!("{}@{}", g.role, g.division_id));
+    add.iter()
+        .map(|g| Change {
+            field: "role".into(),
+            from: None,
+            to: show(g),
+        })
+        .chain(remove.iter().map(|g| Change {
+            field: "role".into(),
+            from: show(g),
+            to: None,
+        }))
+        .collect()
 }
 
 /// Index of the org for matching.
@@ -820,6 +950,11 @@ pub struct Planner<'a> {
     group_by_name: HashMap<&'a str, &'a ActualGroup>,
     used_catalog: Catalog,
     source: String,
+    /// Roles the accepted records name (role id → name): the roles the plan manages.
+    managed: BTreeMap<String, String>,
+    /// Items of matched users whose record carries roles: their role diff waits for the
+    /// grants read in `finish_with`.
+    role_items: Vec<usize>,
 }
 
 impl<'a> Planner<'a> {
@@ -863,6 +998,8 @@ impl<'a> Planner<'a> {
                 ..Default::default()
             },
             source: source.to_string(),
+            managed: BTreeMap::new(),
+            role_items: Vec::new(),
         }
     }
 
@@ -1018,47 +1155,67 @@ impl<'a> Planner<'a> {
         let actual = found.map(|f| &self.org.users[f as usize]);
         let want = self.want_of(&d, actual);
         let (groups_add, groups_remove) = self.group_changes(&d, actual);
-        let diff = diff_user(&want, actual);
-        let item = match diff {
+        let move_to = match (actual, &want.division_id) {
+            (Some(a), Some(to)) if a.division_id.as_ref() != Some(to) => {
+                Some(Box::new(DivisionMove {
+                    from: a.division_id.clone(),
+                    to: to.clone(),
+                }))
+            }
+            _ => None,
+        };
+        // A matched user's role grants are compared in `finish_with`, once the grants of the
+        // named roles are read; until then its item may have no steps.
+        let roles_pending = actual.is_some() && want.roles.is_some();
+        let diff = diff_user(&want, actual, &self.managed);
+        let target = actual.map(|a| {
+            Box::new(Target {
+                id: a.id.clone(),
+                version: a.version,
+                state: a.state,
+            })
+        });
+        let batched = !groups_add.is_empty() || !groups_remove.is_empty() || move_to.is_some();
+        let mut item = match diff {
             Some((action, changes, steps)) => UserItem {
                 action,
                 key: d.user_name.clone(),
                 line: Some(d.line),
-                target: actual.map(|a| {
-                    Box::new(Target {
-                        id: a.id.clone(),
-                        version: a.version,
-                        state: a.state,
-                    })
-                }),
+                target,
                 want: Some(Box::new(want)),
                 changes,
                 steps,
                 groups_add,
                 groups_remove,
+                move_to,
             },
-            None if !groups_add.is_empty() || !groups_remove.is_empty() => UserItem {
+            None if roles_pending || batched => UserItem {
                 action: UserAction::Membership,
                 key: d.user_name.clone(),
                 line: Some(d.line),
-                target: actual.map(|a| {
-                    Box::new(Target {
-                        id: a.id.clone(),
-                        version: a.version,
-                        state: a.state,
-                    })
-                }),
-                want: None,
+                target,
+                want: roles_pending.then(|| Box::new(want)),
                 changes: Vec::new(),
                 steps: Steps::default(),
                 groups_add,
                 groups_remove,
+                move_to,
             },
             None => {
                 self.unchanged += 1;
                 return;
             }
         };
+        if let Some(m) = &item.move_to {
+            item.changes.push(Change {
+                field: "division".into(),
+                from: m.from.clone(),
+                to: Some(m.to.clone()),
+            });
+        }
+        if roles_pending {
+            self.role_items.push(self.items.len());
+        }
         let idx = self.items.len();
         self.items.push(item);
         claim.item = Some(idx);
@@ -1082,14 +1239,6 @@ impl<'a> Planner<'a> {
                 }
             },
         };
-        if let (Some(a), Some(div)) = (actual, &division_id)
-            && a.division_id.as_ref() != Some(div)
-        {
-            self.warn(
-                "moving an existing user to another division is not supported by the client; division left unchanged"
-                    .to_string(),
-            );
-        }
         if let (Some(a), Some(e)) = (actual, &d.email)
             && !a.email.eq_ignore_ascii_case(e)
         {
@@ -1124,15 +1273,19 @@ impl<'a> Planner<'a> {
             }
             ok
         });
-        let roles = d.roles.as_ref().map(|rs| {
-            let mut out = Vec::with_capacity(rs.len());
+        let roles = d.roles.as_ref().and_then(|rs| {
+            let mut out: Vec<RoleGrant> = Vec::with_capacity(rs.len());
+            let mut complete = true;
             for r in rs {
                 let (role, div) = match r.rsplit_once('@') {
                     Some((role, div)) => (role.trim(), Some(div.trim())),
                     None => (r.trim(), None),
                 };
                 let Some(role_id) = cat.roles.get(role) else {
-                    self.warn(format!("role {role:?} does not exist in the org; left out"));
+                    self.warn(format!(
+                        "role {role:?} does not exist in the org; that user's roles left unchanged"
+                    ));
+                    complete = false;
                     continue;
                 };
                 let division_id = match div {
@@ -1141,17 +1294,28 @@ impl<'a> Planner<'a> {
                 };
                 let Some(division_id) = division_id else {
                     self.warn(format!(
-                        "division of role grant {r:?} does not exist; left out"
+                        "division of role grant {r:?} does not exist; that user's roles left unchanged"
                     ));
+                    complete = false;
                     continue;
                 };
-                out.push(RoleGrant {
+                let g = RoleGrant {
                     role: role.to_string(),
                     role_id: role_id.clone(),
                     division_id,
-                });
+                };
+                if !out.contains(&g) {
+                    out.push(g);
+                }
             }
-            out
+            for g in &out {
+                self.managed
+                    .entry(g.role_id.clone())
+                    .or_insert_with(|| g.role.clone());
+            }
+            // A record with a grant that cannot be resolved does not manage its roles at all:
+            // otherwise a typo in a division would remove the grant the user has.
+            complete.then_some(out)
         });
         Want {
             roles,
@@ -1200,8 +1364,92 @@ impl<'a> Planner<'a> {
         (add, remove)
     }
 
-    /// Ends the stream: plans removals of missing users and the membership batches.
-    pub fn finish(mut self) -> Plan {
+    /// Roles the accepted records name so far (role id → name).
+    pub fn managed_roles(&self) -> &BTreeMap<String, String> {
+        &self.managed
+    }
+
+    /// Ends the stream, reading first what the plan needs beyond the org: the grants of the
+    /// named roles ([`RoleGrants::read`]), only when some matched user's record carries roles.
+    pub async fn finish_with_reads(self, client: &GenesysClient) -> Result<Plan> {
+        if self.role_items.is_empty() || self.managed.is_empty() {
+            return Ok(self.finish_with(None));
+        }
+        let grants = RoleGrants::read(client, &self.managed).await?;
+        Ok(self.finish_with(Some(&grants)))
+    }
+
+    /// Ends the stream without reading role grants: matched users' roles are left unchanged
+    /// (with a warning) when records name roles. Use [`Planner::finish_with_reads`].
+    pub fn finish(self) -> Plan {
+        self.finish_with(None)
+    }
+
+    /// Ends the stream: role grant changes (against `grants`), removals of missing users, the
+    /// membership batches and the division moves.
+    pub fn finish_with(mut self, grants: Option<&RoleGrants>) -> Plan {
+        self.dead.sort_unstable();
+        self.dead.dedup();
+        let div_names: HashMap<&str, &str> = self
+            .org
+            .catalog
+            .divisions
+            .iter()
+            .map(|(n, id)| (id.as_str(), n.as_str()))
+            .collect();
+        let show = |g: &RoleGrant| {
+            let div = div_names
+                .get(g.division_id.as_str())
+                .copied()
+                .unwrap_or(g.division_id.as_str());
+            Some(format!("{}@{div}", g.role))
+        };
+        if grants.is_none() && !self.role_items.is_empty() && !self.managed.is_empty() {
+            self.warn(
+                "role grants were not read; roles of existing users left unchanged".to_string(),
+            );
+        }
+        let mut nothing_to_do = Vec::new();
+        for &i in &self.role_items {
+            if self.dead.binary_search(&i).is_ok() {
+                continue;
+            }
+            let item = &mut self.items[i];
+            if let (Some(grants), Some(want), Some(t)) = (grants, &item.want, &item.target)
+                && let Some(wr) = &want.roles
+            {
+                let (add, remove) = role_diff(wr, grants.of(&t.id), &self.managed);
+                for g in &add {
+                    item.changes.push(Change {
+                        field: "role".into(),
+                        from: None,
+                        to: show(g),
+                    });
+                }
+                for g in &remove {
+                    item.changes.push(Change {
+                        field: "role".into(),
+                        from: show(g),
+                        to: None,
+                    });
+                }
+                item.steps.grants_add = add;
+                item.steps.grants_remove = remove;
+            }
+            if item.steps.is_empty() {
+                if item.groups_add.is_empty()
+                    && item.groups_remove.is_empty()
+                    && item.move_to.is_none()
+                {
+                    // Nothing to do after all.
+                    nothing_to_do.push(i);
+                    self.unchanged += 1;
+                }
+            } else if item.action == UserAction::Membership {
+                item.action = UserAction::Update;
+            }
+        }
+        self.dead.extend(nothing_to_do);
         // Users missing from the desired state.
         for (i, u) in self.org.users.iter().enumerate() {
             if self.claimed[i].is_some() || u.state == UserState::Deleted {
@@ -1250,6 +1498,7 @@ impl<'a> Planner<'a> {
                 steps,
                 groups_add: Vec::new(),
                 groups_remove: Vec::new(),
+                move_to: None,
             });
         }
         // Drop the items of duplicates, in place (memberships are built after this).
@@ -1322,6 +1571,30 @@ impl<'a> Planner<'a> {
         }
         let memberships: Vec<MembershipItem> =
             order.iter().filter_map(|n| per_group.remove(n)).collect();
+        // Division moves, grouped per target division in first-seen order.
+        let mut moves: Vec<DivisionMoveItem> = Vec::new();
+        let mut move_index: HashMap<String, usize> = HashMap::new();
+        for u in &users {
+            let (Some(m), Some(t)) = (&u.move_to, &u.target) else {
+                continue;
+            };
+            let k = *move_index.entry(m.to.clone()).or_insert_with(|| {
+                moves.push(DivisionMoveItem {
+                    division_id: m.to.clone(),
+                    name: div_names
+                        .get(m.to.as_str())
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| m.to.clone()),
+                    users: Vec::new(),
+                });
+                moves.len() - 1
+            });
+            moves[k].users.push(MoveUser {
+                id: t.id.clone(),
+                key: u.key.clone(),
+                from: m.from.clone(),
+            });
+        }
         let removals = users
             .iter()
             .filter(|u| matches!(u.action, UserAction::Deactivate | UserAction::Delete))
@@ -1345,12 +1618,14 @@ impl<'a> Planner<'a> {
                 actual_users,
                 unchanged: self.unchanged,
                 removals,
-                read_calls: self.org.read_calls,
+                read_calls: self.org.read_calls + grants.map_or(0, |g| g.read_calls),
                 min_writes: 0,
             },
             groups_to_create,
             users,
             memberships,
+            moves,
+            managed_roles: self.managed,
             rejected: self.rejected,
             conflicts: self.conflicts,
             warnings: self
@@ -1399,4 +1674,45 @@ fn seen_keys(d: &DesiredUser) -> Vec<u64> {
         keys.push(h(b'x', x));
     }
     keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(role: &str, div: &str) -> RoleGrant {
+        RoleGrant {
+            role: role.to_uppercase(),
+            role_id: role.into(),
+            division_id: div.into(),
+        }
+    }
+    fn have(role: &str, div: &str) -> RoleDivisionPair {
+        RoleDivisionPair {
+            role_id: role.into(),
+            division_id: div.into(),
+        }
+    }
+
+    #[test]
+    fn role_diff_touches_only_managed_roles() {
+        let managed: BTreeMap<String, String> = [("agent".to_string(), "AGENT".to_string())]
+            .into_iter()
+            .collect();
+        // Agent moves from home to sales; admin (not managed) stays.
+        let (add, remove) = role_diff(
+            &[g("agent", "sales"), g("agent", "sales")],
+            &[have("agent", "home"), have("admin", "home")],
+            &managed,
+        );
+        assert_eq!(add, vec![g("agent", "sales")]);
+        assert_eq!(remove, vec![g("agent", "home")]);
+        // Nothing wanted: every managed grant goes, the others stay.
+        let (add, remove) = role_diff(&[], &[have("agent", "x"), have("admin", "x")], &managed);
+        assert!(add.is_empty());
+        assert_eq!(remove, vec![g("agent", "x")]);
+        // Already held: nothing to do.
+        let (add, remove) = role_diff(&[g("agent", "x")], &[have("agent", "x")], &managed);
+        assert!(add.is_empty() && remove.is_empty());
+    }
 }

@@ -155,7 +155,7 @@ pub async fn build_plan(client: &GenesysClient, input: &DesiredArgs) -> anyhow::
         for d in DesiredReader::open(path, format, &settings.mapping)? {
             planner.push(d?);
         }
-        Ok(planner.finish())
+        Ok(planner.finish_with_reads(client).await?)
     } else if let Some(url) = &input.desired_scim {
         let token = input
             .desired_scim_token
@@ -167,7 +167,7 @@ pub async fn build_plan(client: &GenesysClient, input: &DesiredArgs) -> anyhow::
             Ok(())
         })
         .await?;
-        Ok(planner.finish())
+        Ok(planner.finish_with_reads(client).await?)
     } else {
         anyhow::bail!("say where the desired state is: --desired FILE or --desired-scim URL")
     }

@@ -6,8 +6,8 @@ use reqwest::Method;
 use crate::client::{GenesysClient, Req, Retry, seg};
 use crate::error::Result;
 use crate::models::{
-    CreateUser, EntityState, SearchCriteria, SearchRequest, SearchResponse, UpdateUser, User,
-    UserExternalIdentifier, UserState,
+    CreateUser, EntityListing, EntityState, SearchCriteria, SearchRequest, SearchResponse,
+    UpdateUser, User, UserExternalIdentifier, UserState,
 };
 
 /// Filters of `GET /api/v2/users`.
@@ -21,6 +21,18 @@ pub struct ListUsers {
     pub expand: Vec<String>,
     /// At most 100 ids (repeated `id` keys).
     pub ids: Vec<String>,
+}
+
+// The API answers 400 `max.user.ids` beyond 100 ids.
+fn too_many_ids() -> crate::Error {
+    crate::Error::InvalidArgument("at most 100 user ids per listing".into())
+}
+
+fn users_request(opts: &ListUsers) -> Req {
+    Req::get("users")
+        .query_multi("id", &opts.ids)
+        .query_multi("expand", &opts.expand)
+        .query_opt("state", opts.state.as_deref())
 }
 
 impl GenesysClient {
@@ -48,19 +60,31 @@ impl GenesysClient {
     /// `GET /api/v2/users` as a stream over all pages.
     pub fn list_users(&self, opts: ListUsers) -> BoxStream<'static, Result<User>> {
         if opts.ids.len() > 100 {
-            // The API answers 400 `max.user.ids` beyond 100.
-            return stream::once(async {
-                Err(crate::Error::InvalidArgument(
-                    "at most 100 user ids per listing".into(),
-                ))
-            })
-            .boxed();
+            return stream::once(async { Err(too_many_ids()) }).boxed();
         }
-        let req = Req::get("users")
-            .query_multi("id", &opts.ids)
-            .query_multi("expand", &opts.expand)
-            .query_opt("state", opts.state.as_deref());
-        self.paged(req, opts.page_size.unwrap_or(100))
+        self.paged(users_request(&opts), opts.page_size.unwrap_or(100))
+    }
+
+    /// One page of `GET /api/v2/users` (`page_number` counts from 1): the entities with
+    /// `pageCount` and `total`, so a caller that read page 1 can fetch the others
+    /// concurrently. A page past the end has no entities.
+    pub async fn list_users_page(
+        &self,
+        opts: &ListUsers,
+        page_number: u32,
+    ) -> Result<EntityListing<User>> {
+        if opts.ids.len() > 100 {
+            return Err(too_many_ids());
+        }
+        if page_number == 0 {
+            return Err(crate::Error::InvalidArgument(
+                "page numbers start at 1".into(),
+            ));
+        }
+        let req = users_request(opts)
+            .query("pageSize", opts.page_size.unwrap_or(100).max(1))
+            .query("pageNumber", page_number);
+        self.call(req).await
     }
 
     /// `PATCH /api/v2/users/{id}`; a stale `version` gives [`crate::Error::VersionConflict`].

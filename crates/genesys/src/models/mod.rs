@@ -703,6 +703,21 @@ model! {
 }
 
 model! {
+    /// `SubjectDivisionGrants`: one subject holding a role, with the divisions of its grants of
+    /// that role (entities of `GET /api/v2/authorization/roles/{roleId}/subjectgrants`).
+    /// `type` is the subject kind; the reference does not list its values, so it is kept as a
+    /// string (`PC_USER` and `PC_GROUP` are the `subjectType` values of the grant operations).
+    pub struct SubjectDivisionGrants {
+        pub id: String,
+        pub name: String,
+        pub divisions: Vec<Division>,
+        #[serde(rename = "type")]
+        pub subject_type: String,
+        pub self_uri: String,
+    }
+}
+
+model! {
     /// `AuthzSubject` (`/api/v2/authorization/subjects/{id}`).
     pub struct AuthzSubject {
         pub id: String,

@@ -523,3 +523,73 @@ async fn audits_realtime_query() {
     assert!(r.entities.is_some());
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn single_user_pages_role_holders_and_division_moves() {
+    let emu = emulator_with(|c| {
+        c.rate_limit_per_minute = None;
+        c.generate_users = 7;
+    })
+    .await;
+    let c = client(&emu);
+    let opts = ListUsers {
+        page_size: Some(3),
+        ..Default::default()
+    };
+    // Page 1 tells how many pages there are; a later page can be read on its own.
+    let first = c.list_users_page(&opts, 1).await.unwrap();
+    assert_eq!(first.entities.len(), 3);
+    let pages = first.page_count.unwrap();
+    assert!(pages >= 3, "{pages}");
+    let last = c.list_users_page(&opts, pages as u32).await.unwrap();
+    let all: Vec<User> = c.list_users(opts.clone()).try_collect().await.unwrap();
+    assert_eq!(
+        last.entities.last().and_then(|u| u.id.clone()),
+        all.last().and_then(|u| u.id.clone())
+    );
+    assert!(matches!(
+        c.list_users_page(&opts, 0).await,
+        Err(Error::InvalidArgument(_))
+    ));
+
+    // Holders of a role with their divisions.
+    let home = c.get_home_division().await.unwrap().id.unwrap();
+    let roles: Vec<OrganizationRole> = c.list_roles(None).try_collect().await.unwrap();
+    let role_id = roles[0].id.clone().unwrap();
+    let uid = all[0].id.clone().unwrap();
+    c.add_grants(
+        &uid,
+        SubjectType::User,
+        &[RoleDivisionPair {
+            role_id: role_id.clone(),
+            division_id: home.clone(),
+        }],
+    )
+    .await
+    .unwrap();
+    let holders: Vec<SubjectDivisionGrants> = c
+        .list_role_subject_grants(&role_id)
+        .try_collect()
+        .await
+        .unwrap();
+    let mine = holders
+        .iter()
+        .find(|h| h.id.as_deref() == Some(uid.as_str()))
+        .expect("the user holds the role");
+    assert_eq!(mine.subject_type.as_deref(), Some("PC_USER"));
+    assert_eq!(
+        mine.divisions.as_ref().unwrap()[0].id.as_deref(),
+        Some(home.as_str())
+    );
+
+    // Division moves: at most 50 ids a call, refused before sending.
+    let ids: Vec<&str> = (0..51).map(|_| uid.as_str()).collect();
+    assert!(matches!(
+        c.move_to_division(&home, "USER", &ids).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    c.move_to_division(&home, "USER", &[uid.as_str()])
+        .await
+        .unwrap();
+    emu.shutdown().await;
+}

@@ -8,7 +8,7 @@ use gcprov_emulator::{
     SeedRole, SeedUser,
 };
 use gcprov_genesys::{ClientConfig, GenesysClient, SecretString};
-use gcprov_reconcile::{DesiredReader, Format, Org, Plan, Settings, plan_from_iter};
+use gcprov_reconcile::{DesiredReader, Format, Org, Plan, Planner, Settings};
 use gcprov_store::{Store, StoreOptions};
 
 pub async fn emulator(seed: Seed) -> EmulatorHandle {
@@ -117,9 +117,30 @@ pub fn reader(csv: &str) -> DesiredReader {
     .expect("reader")
 }
 
+/// Reads the org, streams `csv` into a plan and reads what the plan needs beyond the org (the
+/// grants of the roles the desired state names), as `gcprov plan` does.
 pub async fn plan(client: &GenesysClient, csv: &str, settings: &Settings) -> Plan {
     let org = Org::read(client).await.expect("org read");
-    plan_from_iter(&org, settings, None, "desired.csv", reader(csv)).expect("plan")
+    let mut planner = Planner::new(&org, settings, None, "desired.csv");
+    for d in reader(csv) {
+        planner.push(d.expect("desired record"));
+    }
+    planner.finish_with_reads(client).await.expect("plan")
+}
+
+/// Requests counted by the emulator whose route starts with `method` and contains `part`.
+#[allow(dead_code)]
+pub fn route_calls(emu: &EmulatorHandle, method: &str, part: &str) -> u64 {
+    let s = emu.stats();
+    let mut n = 0;
+    if let Some(m) = s["byRoute"].as_object() {
+        for (route, c) in m {
+            if route.starts_with(&format!("{method} ")) && route.contains(part) {
+                n += c.as_u64().unwrap_or(0);
+            }
+        }
+    }
+    n
 }
 
 /// Writes (non-GET API requests, login excluded) counted by the emulator.

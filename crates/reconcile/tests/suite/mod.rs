@@ -2,3 +2,4 @@ mod common;
 mod e2e;
 mod input;
 mod jobs;
+mod roles;
