@@ -499,12 +499,13 @@ impl Exec<'_> {
                 )));
             };
             let body = CreateUser {
-                name: w.name.clone(),
+                // A record without a name creates the user under its userName.
+                name: w.name.clone().unwrap_or_else(|| item.key.clone()),
                 email: w.email.clone().unwrap_or_else(|| item.key.clone()),
                 division_id: w.division_id.clone(),
                 department: w.department.clone(),
                 title: w.title.clone(),
-                state: Some(if w.active {
+                state: Some(if w.active.unwrap_or(true) {
                     EntityState::Active
                 } else {
                     EntityState::Inactive

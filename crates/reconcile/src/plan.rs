@@ -107,7 +107,10 @@ pub struct Want {
     /// Email when it differs from the item's userName (`key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    pub name: String,
+    /// `None`: the record carries no name (no `displayName`/`givenName`/`familyName`), so an
+    /// existing user's name is left alone; a create then uses the userName (`key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,7 +119,10 @@ pub struct Want {
     pub department: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub division_id: Option<String>,
-    pub active: bool,
+    /// `None`: the state is not managed (an existing user keeps it; a create is active, a
+    /// deleted user is restored active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skills: Option<Vec<Held>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,12 +177,15 @@ pub fn role_diff(
 }
 
 impl Want {
-    fn state(&self) -> UserState {
-        if self.active {
-            UserState::Active
-        } else {
-            UserState::Inactive
-        }
+    /// The state the user must end in; `None` when the state is not managed.
+    fn state(&self) -> Option<UserState> {
+        self.active.map(|a| {
+            if a {
+                UserState::Active
+            } else {
+                UserState::Inactive
+            }
+        })
     }
 }
 
@@ -776,14 +785,18 @@ pub fn diff_user(
         return Some((UserAction::Create, changes, steps));
     };
     let mut action = UserAction::Update;
-    let want_state = want.state();
     if a.state == UserState::Deleted {
+        // The record asks for the user to exist: restore it, active unless the record says
+        // otherwise.
+        let want_state = want.state().unwrap_or(UserState::Active);
         steps.state = Some(want_state);
         action = UserAction::Restore;
         changes.push(chg("state", Some("deleted"), Some(want_state.as_str())));
-    } else if a.state != want_state {
+    } else if let Some(want_state) = want.state()
+        && a.state != want_state
+    {
         steps.state = Some(want_state);
-        action = if want.active {
+        action = if want_state == UserState::Active {
             UserAction::Activate
         } else {
             UserAction::Deactivate
@@ -795,9 +808,12 @@ pub fn diff_user(
         ));
     }
     let mut p = AttrPatch::default();
-    if want.name != a.name && !want.name.is_empty() {
-        changes.push(chg("name", Some(&a.name), Some(&want.name)));
-        p.name = Some(want.name.clone());
+    if let Some(name) = &want.name
+        && name != &a.name
+        && !name.is_empty()
+    {
+        changes.push(chg("name", Some(&a.name), Some(name)));
+        p.name = Some(name.clone());
     }
     if differs(want.title.as_deref(), a.title.as_deref()) {
         changes.push(chg("title", a.title.as_deref(), want.title.as_deref()));
@@ -1320,7 +1336,7 @@ impl<'a> Planner<'a> {
         Want {
             roles,
             email: d.email.clone().filter(|e| e != &d.user_name),
-            name: d.effective_name(),
+            name: d.managed_name(),
             external_id: d.external_id.clone(),
             title: d.title.clone(),
             department: d.department.clone(),
