@@ -1,6 +1,7 @@
 //! Matching and diff: desired users against the org, as the smallest set of writes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use gcprov_policy::Policy;
 use serde::{Deserialize, Serialize};
@@ -87,6 +88,93 @@ impl<T: Serialize> Serialize for Sparse<T> {
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sparse<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         Vec::<T>::deserialize(d).map(Sparse::from)
+    }
+}
+
+/// A string many plan items repeat (a title, a department, a division, a group or role name):
+/// one shared allocation instead of one per item. Reads as a `str`; serialises as a string.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text(Arc<str>);
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text(s.into())
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text(s.into())
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, o: &str) -> bool {
+        &*self.0 == o
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, o: &&str) -> bool {
+        &*self.0 == *o
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(Text::from)
+    }
+}
+
+/// Hands out one [`Text`] per distinct string. Bounded: past [`Interner::MAX`] distinct values
+/// (a column that is unique per user, say) new strings are no longer remembered, so the
+/// interner never grows with the desired state.
+#[derive(Default)]
+struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    const MAX: usize = 1 << 16;
+
+    fn get(&mut self, s: &str) -> Text {
+        if let Some(a) = self.0.get(s) {
+            return Text(a.clone());
+        }
+        let a: Arc<str> = s.into();
+        if self.0.len() < Interner::MAX {
+            self.0.insert(a.clone());
+        }
+        Text(a)
     }
 }
 
@@ -192,11 +280,11 @@ pub struct Want {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
+    pub title: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub department: Option<String>,
+    pub department: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub division_id: Option<String>,
+    pub division_id: Option<Text>,
     /// `None`: the state is not managed (an existing user keeps it; a create is active, a
     /// deleted user is restored active).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,17 +301,14 @@ pub struct Want {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleGrant {
-    pub role: String,
-    pub role_id: String,
-    pub division_id: String,
+    pub role: Text,
+    pub role_id: Text,
+    pub division_id: Text,
 }
 
 impl RoleGrant {
-    fn pair(&self) -> RoleDivisionPair {
-        RoleDivisionPair {
-            role_id: self.role_id.clone(),
-            division_id: self.division_id.clone(),
-        }
+    fn is(&self, h: &RoleDivisionPair) -> bool {
+        *self.role_id == *h.role_id && *self.division_id == *h.division_id
     }
 }
 
@@ -237,18 +322,20 @@ pub fn role_diff(
 ) -> (Vec<RoleGrant>, Vec<RoleGrant>) {
     let mut add: Vec<RoleGrant> = Vec::new();
     for g in want {
-        if !have.contains(&g.pair()) && !add.contains(g) {
+        if !have.iter().any(|h| g.is(h)) && !add.contains(g) {
             add.push(g.clone());
         }
     }
     let remove = have
         .iter()
         .filter(|h| managed.contains_key(&h.role_id))
-        .filter(|h| !want.iter().any(|w| w.pair() == **h))
+        .filter(|h| !want.iter().any(|w| w.is(h)))
         .map(|h| RoleGrant {
-            role: managed.get(&h.role_id).cloned().unwrap_or_default(),
-            role_id: h.role_id.clone(),
-            division_id: h.division_id.clone(),
+            role: managed
+                .get(&h.role_id)
+                .map_or_else(|| Text::from(""), |n| Text::from(n.as_str())),
+            role_id: h.role_id.as_str().into(),
+            division_id: h.division_id.as_str().into(),
         })
         .collect();
     (add, remove)
@@ -449,7 +536,7 @@ pub struct UserItem {
     pub steps: Steps,
     /// Group names to join (resolved in the membership phase).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub groups_add: Vec<String>,
+    pub groups_add: Vec<Text>,
     /// Group ids to leave.
     #[serde(default, skip_serializing_if = "Sparse::is_empty")]
     pub groups_remove: Sparse<String>,
@@ -464,7 +551,7 @@ pub struct UserItem {
 pub struct DivisionMove {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    pub to: String,
+    pub to: Text,
 }
 
 /// One user of a division move batch.
@@ -895,7 +982,7 @@ pub fn diff_user(
     }
     if differs(want.title.as_deref(), a.title.as_deref()) {
         changes.push(chg("title", a.title.as_deref(), want.title.as_deref()));
-        p.title = want.title.clone();
+        p.title = want.title.as_deref().map(str::to_string);
     }
     if differs(want.department.as_deref(), a.department.as_deref()) {
         changes.push(chg(
@@ -903,7 +990,7 @@ pub fn diff_user(
             a.department.as_deref(),
             want.department.as_deref(),
         ));
-        p.department = want.department.clone();
+        p.department = want.department.as_deref().map(str::to_string);
     }
     if differs(want.external_id.as_deref(), a.employee_id.as_deref()) {
         changes.push(chg(
@@ -1090,6 +1177,8 @@ pub struct Planner<'a> {
     source: String,
     /// Roles the accepted records name (role id → name): the roles the plan manages.
     managed: BTreeMap<String, String>,
+    /// Shared copies of the strings items repeat (titles, departments, divisions, groups, roles).
+    texts: Interner,
     /// Items of matched users whose record carries roles: their role diff waits for the
     /// grants read in `finish_with`.
     role_items: Vec<usize>,
@@ -1138,6 +1227,7 @@ impl<'a> Planner<'a> {
             source: source.to_string(),
             managed: BTreeMap::new(),
             role_items: Vec::new(),
+            texts: Interner::default(),
         }
     }
 
@@ -1286,7 +1376,7 @@ impl<'a> Planner<'a> {
         let want = self.want_of(&d, actual);
         let (groups_add, groups_remove) = self.group_changes(&d, actual);
         let move_to = match (actual, &want.division_id) {
-            (Some(a), Some(to)) if a.division_id.as_ref() != Some(to) => {
+            (Some(a), Some(to)) if a.division_id.as_deref() != Some(to.as_str()) => {
                 Some(Box::new(DivisionMove {
                     from: a.division_id.clone(),
                     to: to.clone(),
@@ -1340,7 +1430,7 @@ impl<'a> Planner<'a> {
             item.changes.push(Change {
                 field: "division".into(),
                 from: m.from.clone(),
-                to: Some(m.to.clone()),
+                to: Some(m.to.to_string()),
             });
         }
         if roles_pending {
@@ -1362,7 +1452,7 @@ impl<'a> Planner<'a> {
         let division_id = match &d.division {
             None => None,
             Some(name) => match cat.divisions.get(&name.to_lowercase()) {
-                Some(id) => Some(id.clone()),
+                Some(id) => Some(self.texts.get(id)),
                 None => {
                     self.warn(format!("division {name:?} does not exist; left unchanged"));
                     None
@@ -1419,8 +1509,8 @@ impl<'a> Planner<'a> {
                     continue;
                 };
                 let division_id = match div {
-                    Some(dn) => cat.divisions.get(&dn.to_lowercase()).cloned(),
-                    None => cat.home_division.clone(),
+                    Some(dn) => cat.divisions.get(&dn.to_lowercase()),
+                    None => cat.home_division.as_ref(),
                 };
                 let Some(division_id) = division_id else {
                     self.warn(format!(
@@ -1430,18 +1520,18 @@ impl<'a> Planner<'a> {
                     continue;
                 };
                 let g = RoleGrant {
-                    role: role.to_string(),
-                    role_id: role_id.clone(),
-                    division_id,
+                    role: self.texts.get(role),
+                    role_id: self.texts.get(role_id),
+                    division_id: self.texts.get(division_id),
                 };
                 if !out.contains(&g) {
                     out.push(g);
                 }
             }
             for g in &out {
-                self.managed
-                    .entry(g.role_id.clone())
-                    .or_insert_with(|| g.role.clone());
+                if !self.managed.contains_key(g.role_id.as_str()) {
+                    self.managed.insert(g.role_id.to_string(), g.role.to_string());
+                }
             }
             // A record with a grant that cannot be resolved does not manage its roles at all:
             // otherwise a typo in a division would remove the grant the user has.
@@ -1452,8 +1542,8 @@ impl<'a> Planner<'a> {
             email: d.email.clone().filter(|e| e != &d.user_name),
             name: d.managed_name(),
             external_id: d.external_id.clone(),
-            title: d.title.clone(),
-            department: d.department.clone(),
+            title: d.title.as_deref().map(|t| self.texts.get(t)),
+            department: d.department.as_deref().map(|t| self.texts.get(t)),
             division_id,
             active: d.active,
             skills,
@@ -1462,10 +1552,10 @@ impl<'a> Planner<'a> {
     }
 
     fn group_changes(
-        &self,
+        &mut self,
         d: &DesiredUser,
         actual: Option<&ActualUser>,
-    ) -> (Vec<String>, Vec<String>) {
+    ) -> (Vec<Text>, Vec<String>) {
         let Some(want) = &d.groups else {
             return (Vec::new(), Vec::new());
         };
@@ -1476,8 +1566,8 @@ impl<'a> Planner<'a> {
                 .group_by_name
                 .get(name.as_str())
                 .is_some_and(|g| have.contains(&g.id));
-            if !member && !add.contains(name) {
-                add.push(name.clone());
+            if !member && !add.iter().any(|a: &Text| a == name.as_str()) {
+                add.push(self.texts.get(name));
             }
         }
         let remove = have
@@ -1653,8 +1743,8 @@ impl<'a> Planner<'a> {
         });
         // Memberships, grouped per group in first-seen order.
         let mut groups_to_create: Vec<GroupItem> = Vec::new();
-        let mut order: Vec<String> = Vec::new();
-        let mut per_group: HashMap<String, MembershipItem> = HashMap::new();
+        let mut order: Vec<Text> = Vec::new();
+        let mut per_group: HashMap<Text, MembershipItem> = HashMap::new();
         let by_id: HashMap<&str, &ActualGroup> =
             self.org.groups.iter().map(|g| (g.id.as_str(), g)).collect();
         for (idx, u) in users.iter().enumerate() {
@@ -1667,7 +1757,9 @@ impl<'a> Planner<'a> {
                             version: g.version,
                         },
                         None => {
-                            groups_to_create.push(GroupItem { name: name.clone() });
+                            groups_to_create.push(GroupItem {
+                                name: name.to_string(),
+                            });
                             GroupRef::New {
                                 index: groups_to_create.len() - 1,
                             }
@@ -1675,7 +1767,7 @@ impl<'a> Planner<'a> {
                     };
                     MembershipItem {
                         group,
-                        name: name.clone(),
+                        name: name.to_string(),
                         add: Vec::new(),
                         remove: Vec::new(),
                     }
@@ -1690,8 +1782,9 @@ impl<'a> Planner<'a> {
                     continue;
                 };
                 let Some(t) = &u.target else { continue };
-                let entry = per_group.entry(g.name.clone()).or_insert_with(|| {
-                    order.push(g.name.clone());
+                let key = self.texts.get(&g.name);
+                let entry = per_group.entry(key.clone()).or_insert_with(|| {
+                    order.push(key);
                     MembershipItem {
                         group: GroupRef::Existing {
                             id: g.id.clone(),
@@ -1709,18 +1802,19 @@ impl<'a> Planner<'a> {
             order.iter().filter_map(|n| per_group.remove(n)).collect();
         // Division moves, grouped per target division in first-seen order.
         let mut moves: Vec<DivisionMoveItem> = Vec::new();
-        let mut move_index: HashMap<String, usize> = HashMap::new();
+        let mut move_index: HashMap<Text, usize> = HashMap::new();
         for u in &users {
             let (Some(m), Some(t)) = (&u.move_to, &u.target) else {
                 continue;
             };
             let k = *move_index.entry(m.to.clone()).or_insert_with(|| {
                 moves.push(DivisionMoveItem {
-                    division_id: m.to.clone(),
+                    division_id: m.to.to_string(),
                     name: div_names
                         .get(m.to.as_str())
-                        .map(|n| n.to_string())
-                        .unwrap_or_else(|| m.to.clone()),
+                        .copied()
+                        .unwrap_or(&m.to)
+                        .to_string(),
                     users: Vec::new(),
                 });
                 moves.len() - 1
@@ -1818,7 +1912,7 @@ mod tests {
 
     fn g(role: &str, div: &str) -> RoleGrant {
         RoleGrant {
-            role: role.to_uppercase(),
+            role: role.to_uppercase().into(),
             role_id: role.into(),
             division_id: div.into(),
         }
@@ -1846,6 +1940,26 @@ mod tests {
         let back: Steps = serde_json::from_value(json).unwrap();
         assert_eq!(back, steps);
         assert_eq!(back.writes(), 1);
+    }
+
+    #[test]
+    fn repeated_strings_share_one_allocation_up_to_a_bound() {
+        let mut t = Interner::default();
+        let a = t.get("Agent");
+        let b = t.get(&String::from("Agent"));
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        assert_eq!(a, "Agent");
+        assert_eq!(serde_json::to_string(&a).unwrap(), r#""Agent""#);
+        for i in 0..Interner::MAX + 10 {
+            t.get(&format!("title {i}"));
+        }
+        assert_eq!(t.0.len(), Interner::MAX, "the interner stops growing");
+        let late = format!("title {}", Interner::MAX + 5);
+        assert!(!Arc::ptr_eq(&t.get(&late).0, &t.get(&late).0));
+        assert!(
+            Arc::ptr_eq(&t.get("Agent").0, &a.0),
+            "early values stay shared"
+        );
     }
 
     #[test]

@@ -181,7 +181,7 @@ async fn a_present_value_changes_exactly_its_attribute() {
     )
     .await;
     assert_eq!(p.users.len(), 1, "{}", p.render(true, false));
-    assert_eq!(p.users[0].groups_add, vec!["Other".to_string()]);
+    assert_eq!(p.users[0].groups_add, ["Other"]);
     assert_eq!(p.users[0].groups_remove.len(), 1);
     assert!(p.users[0].changes.is_empty());
     let p = plan_as(
