@@ -76,27 +76,6 @@ fn thread_cpu() -> (f64, f64) {
     (emu, rest)
 }
 
-/// `own-first`: the emulator's threads get nice -10 (this needs root), so on a saturated machine
-/// the scheduler serves the stand-in for Genesys first, as if it ran on its own servers; gcprov's
-/// threads keep their priority and compete with the load as before.
-fn prioritise_emulator() -> Result<(), BoxError> {
-    for t in std::fs::read_dir("/proc/self/task")?.flatten() {
-        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        if comm.trim() == "emulator" {
-            let tid = t.file_name().to_string_lossy().to_string();
-            let ok = std::process::Command::new("renice")
-                .args(["-n", "-10", "-p", &tid])
-                .stdout(std::process::Stdio::null())
-                .status()?
-                .success();
-            if !ok {
-                return Err("renice of the emulator threads failed (own-first needs root)".into());
-            }
-        }
-    }
-    Ok(())
-}
-
 fn api_calls(stats: &serde_json::Value) -> u64 {
     stats["byRoute"]
         .as_object()
@@ -243,7 +222,7 @@ async fn bench_apply(
     println!(
         "emulator runtime     {}",
         if emulator_rt.is_some() {
-            "own (2 threads; `own-first`: nice -10)"
+            "own (2 threads)"
         } else {
             "shared with the client"
         }
@@ -381,13 +360,10 @@ fn bench_plan(desired: usize, actual: usize) -> Result<(), BoxError> {
 /// 2-worker runtime for the emulator.
 fn run_apply(args: &[String], roles: bool) -> Result<(), BoxError> {
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-    let (shared, first) = match args.get(4).map(String::as_str) {
-        None | Some("own") => (false, false),
-        Some("own-first") => (false, true),
-        Some("shared") => (true, false),
-        Some(other) => {
-            return Err(format!("emulator runtime `{other}`: own, own-first or shared").into());
-        }
+    let shared = match args.get(4).map(String::as_str) {
+        None | Some("own") => false,
+        Some("shared") => true,
+        Some(other) => return Err(format!("emulator runtime `{other}`: own or shared").into()),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -404,9 +380,6 @@ fn run_apply(args: &[String], roles: bool) -> Result<(), BoxError> {
                 .build()?,
         )
     };
-    if first {
-        prioritise_emulator()?;
-    }
     rt.block_on(bench_apply(
         num(1, 10_000),
         num(2, 6_000) as u32,
