@@ -16,7 +16,7 @@ use gcprov_genesys::models::RoleDivisionPair;
 /// A list that is empty in most plan items: one pointer (8 bytes) where a `Vec` takes 24, so a
 /// million create items do not carry seven empty `Vec`s each. Reads as a slice; serialises as
 /// a JSON array, like the `Vec` it replaced (the plan file format is unchanged).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Sparse<T>(
     // A `Box<[T]>` would take 16 bytes; the extra indirection only costs the rare non-empty list.
     #[allow(clippy::box_collection)] Option<Box<Vec<T>>>,
@@ -40,11 +40,12 @@ impl<T> Sparse<T> {
     pub fn push(&mut self, x: T) {
         self.0.get_or_insert_with(Default::default).push(x);
     }
+}
 
-    pub fn extend(&mut self, xs: impl IntoIterator<Item = T>) {
-        for x in xs {
-            self.push(x);
-        }
+/// Equal when the elements are (an empty list is empty however it was made).
+impl<T: PartialEq> PartialEq for Sparse<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
     }
 }
 
