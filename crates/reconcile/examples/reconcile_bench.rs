@@ -1,13 +1,15 @@
 //! Reconciler benchmark (see docs/benchmarks/reconcile.md).
 //!
-//! `cargo run --release -p gcprov-reconcile --example reconcile_bench -- apply [USERS] [RATE_PER_MIN] [PAGES_IN_FLIGHT]`
+//! `cargo run --release -p gcprov-reconcile --example reconcile_bench -- apply [USERS] [RATE_PER_MIN] [PAGES_IN_FLIGHT] [own|shared]`
 //!   An emulator org of USERS (default 10,000) generated users at a compressed rate limit
 //!   (default 6,000 requests a minute); a desired state with 5% of them changed (4% new titles,
 //!   0.5% missing → deactivated, 0.5% new users joining a new group). Reports API calls used /
 //!   minimum (pages read + one write per change + membership batches) and wall time /
-//!   (calls / rate limit).
+//!   (calls / rate limit). The emulator runs on its own 2-thread runtime (`own`, the default),
+//!   as Genesys runs apart from gcprov; `shared` puts it on the client's runtime (the figures
+//!   before 2026-11-23 afternoon), where its page rendering occupies the client's workers.
 //!
-//! `cargo run --release -p gcprov-reconcile --example reconcile_bench -- apply-roles [USERS] [RATE]`
+//! `cargo run --release -p gcprov-reconcile --example reconcile_bench -- apply-roles [USERS] [RATE] [PAGES_IN_FLIGHT] [own|shared]`
 //!   The same, plus a `division` and a `roles` column: 2.5% new titles, 1% of the users are
 //!   granted the role Supervisor in the Sales division (the others' role cells are empty: not
 //!   managed), 0.5% move to Sales, 0.5% deactivated, 0.5% created (5% in all). The minimum then also counts the Supervisor subjectgrants pages, one
@@ -51,6 +53,29 @@ fn usage() -> (u64, f64) {
     (hwm, (ticks(11) + ticks(12)) / 100.0)
 }
 
+/// CPU seconds (user + system) of this process's threads, split into the emulator's (threads
+/// named `emulator`, its own runtime) and the rest (the client, the planner, the main thread).
+fn thread_cpu() -> (f64, f64) {
+    let (mut emu, mut rest) = (0.0, 0.0);
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return (0.0, 0.0);
+    };
+    for t in dir.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let rest_of = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest_of.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+        let cpu = (ticks(11) + ticks(12)) / 100.0;
+        if comm.trim() == "emulator" {
+            emu += cpu;
+        } else {
+            rest += cpu;
+        }
+    }
+    (emu, rest)
+}
+
 fn api_calls(stats: &serde_json::Value) -> u64 {
     stats["byRoute"]
         .as_object()
@@ -68,6 +93,7 @@ async fn bench_apply(
     rate: u32,
     roles: bool,
     page_concurrency: usize,
+    emulator_rt: Option<tokio::runtime::Handle>,
 ) -> Result<(), BoxError> {
     let seed = roles.then(|| Seed {
         divisions: vec![
@@ -88,13 +114,17 @@ async fn bench_apply(
         }],
         ..Default::default()
     });
-    let emu = Emulator::start(EmulatorConfig {
+    let emu_cfg = EmulatorConfig {
         rate_limit_per_minute: Some(rate),
         generate_users: users,
         seed,
         ..Default::default()
-    })
-    .await?;
+    };
+    // Started on the emulator's runtime, its listener and connections are served there.
+    let emu = match &emulator_rt {
+        Some(rt) => rt.spawn(Emulator::start(emu_cfg)).await??,
+        None => Emulator::start(emu_cfg).await?,
+    };
     let base = gcprov_genesys::config::parse_base("bench", &emu.base_url())?;
     let mut cfg = ClientConfig::new(
         base.clone(),
@@ -157,6 +187,7 @@ async fn bench_apply(
     drop(f);
     let settings = Settings::default();
     emu.reset_stats();
+    let cpu0 = thread_cpu();
     let t0 = Instant::now();
     let org = Org::read_with(&client, page_concurrency).await?;
     let source = path.display().to_string();
@@ -166,6 +197,7 @@ async fn bench_apply(
     }
     let plan = planner.finish_with_reads(&client).await?;
     let plan_time = t0.elapsed();
+    let cpu1 = thread_cpu();
     plan.check_guard(&Guard {
         max_deletes: None,
         max_delete_percent: Some(10.0),
@@ -187,6 +219,14 @@ async fn bench_apply(
     );
     println!("rate limit           {rate}/min");
     println!("user pages in flight {page_concurrency}");
+    println!(
+        "emulator runtime     {}",
+        if emulator_rt.is_some() {
+            "own (2 threads)"
+        } else {
+            "shared with the client"
+        }
+    );
     println!("plan: reads          {}", plan.stats.read_calls);
     println!(
         "  of which grants    {}",
@@ -206,6 +246,15 @@ async fn bench_apply(
     );
     println!("plan: writes         {}", plan.stats.min_writes);
     println!("plan time            {:.2} s", plan_time.as_secs_f64());
+    if emulator_rt.is_some() {
+        // Only the emulator's own runtime has threads named `emulator` (thread CPU is counted
+        // when threads are alive; both runtimes' workers live through the whole run).
+        println!(
+            "read + plan CPU      {:.2} s gcprov, {:.2} s emulator",
+            cpu1.1 - cpu0.1,
+            cpu1.0 - cpu0.0
+        );
+    }
     println!("errors               {}", report.errors.len());
     println!("API calls (emulator) {used}");
     println!("minimum              {minimum}");
@@ -217,7 +266,10 @@ async fn bench_apply(
         "429s                 {}",
         emu.stats()["byStatus"]["429"].as_u64().unwrap_or(0)
     );
-    emu.shutdown().await;
+    match &emulator_rt {
+        Some(rt) => rt.spawn(emu.shutdown()).await?,
+        None => emu.shutdown().await,
+    }
     Ok(())
 }
 
@@ -304,37 +356,48 @@ fn bench_plan(desired: usize, actual: usize) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// The client's runtime (2 workers, like the VM's 2 cores) and, unless `shared`, a separate
+/// 2-worker runtime for the emulator.
+fn run_apply(args: &[String], roles: bool) -> Result<(), BoxError> {
+    let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    let shared = match args.get(4).map(String::as_str) {
+        None | Some("own") => false,
+        Some("shared") => true,
+        Some(other) => return Err(format!("emulator runtime `{other}`: own or shared").into()),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let emu_rt = if shared {
+        None
+    } else {
+        Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("emulator")
+                .enable_all()
+                .build()?,
+        )
+    };
+    rt.block_on(bench_apply(
+        num(1, 10_000),
+        num(2, 6_000) as u32,
+        roles,
+        num(3, gcprov_reconcile::org::READ_CONCURRENCY),
+        emu_rt.as_ref().map(|r| r.handle().clone()),
+    ))
+}
+
 fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     match args.first().map(String::as_str) {
-        Some("apply") => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            rt.block_on(bench_apply(
-                num(1, 10_000),
-                num(2, 6_000) as u32,
-                false,
-                num(3, gcprov_reconcile::org::READ_CONCURRENCY),
-            ))
-        }
-        Some("apply-roles") => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            rt.block_on(bench_apply(
-                num(1, 10_000),
-                num(2, 6_000) as u32,
-                true,
-                num(3, gcprov_reconcile::org::READ_CONCURRENCY),
-            ))
-        }
+        Some("apply") => run_apply(&args, false),
+        Some("apply-roles") => run_apply(&args, true),
         Some("plan") => bench_plan(num(1, 100_000), num(2, 10_000)),
         _ => Err(
-            "usage: bench apply [USERS] [RATE] [PAGES_IN_FLIGHT] | bench apply-roles [USERS] [RATE] [PAGES_IN_FLIGHT] | bench plan DESIRED ACTUAL"
+            "usage: bench apply [USERS] [RATE] [PAGES_IN_FLIGHT] [own|shared] | bench apply-roles [USERS] [RATE] [PAGES_IN_FLIGHT] [own|shared] | bench plan DESIRED ACTUAL"
                 .into(),
         ),
     }

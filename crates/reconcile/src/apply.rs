@@ -499,12 +499,13 @@ impl Exec<'_> {
                 )));
             };
             let body = CreateUser {
-                name: w.name.clone(),
+                // A record without a name creates the user under its userName.
+                name: w.name.clone().unwrap_or_else(|| item.key.clone()),
                 email: w.email.clone().unwrap_or_else(|| item.key.clone()),
-                division_id: w.division_id.clone(),
-                department: w.department.clone(),
-                title: w.title.clone(),
-                state: Some(if w.active {
+                division_id: w.division_id.as_deref().map(str::to_string),
+                department: w.department.as_deref().map(str::to_string),
+                title: w.title.as_deref().map(str::to_string),
+                state: Some(if w.active.unwrap_or(true) {
                     EntityState::Active
                 } else {
                     EntityState::Inactive
@@ -623,8 +624,8 @@ impl Exec<'_> {
                 .grants_add
                 .iter()
                 .map(|g| RoleDivisionPair {
-                    role_id: g.role_id.clone(),
-                    division_id: g.division_id.clone(),
+                    role_id: g.role_id.to_string(),
+                    division_id: g.division_id.to_string(),
                 })
                 .collect();
             self.client
@@ -639,8 +640,8 @@ impl Exec<'_> {
                 .grants_remove
                 .iter()
                 .map(|g| RoleDivisionPair {
-                    role_id: g.role_id.clone(),
-                    division_id: g.division_id.clone(),
+                    role_id: g.role_id.to_string(),
+                    division_id: g.division_id.to_string(),
                 })
                 .collect();
             self.client

@@ -5,9 +5,12 @@
 //! bearer token). Every reader yields one [`DesiredUser`] at a time, so a million-row file never
 //! sits in memory; the planner keeps only the index it needs.
 //!
-//! Empty cells mean "not managed": the reconciler never clears an attribute because a cell is
-//! empty (the conservative reading of an HR export). A `groups`, `skills` or `languages` column
-//! that is present and non-empty is authoritative for that user.
+//! An attribute is managed only where the source carries it: a column absent from the CSV (or a
+//! key absent from a SCIM record) leaves that attribute of every matched user alone, and so do
+//! empty cells: the reconciler never clears an attribute because a cell is empty (the
+//! conservative reading of an HR export). A `groups`, `skills`, `languages` or `roles` cell that
+//! is non-empty (a SCIM array, even `[]`) is authoritative for that user. The rule per attribute
+//! is in `docs/architecture/reconcile.md` (*Which attributes are managed*).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -51,7 +54,10 @@ pub struct DesiredUser {
     /// Division name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub division: Option<String>,
-    pub active: bool,
+    /// `None` (no `active` column, an empty cell, no SCIM `active`) = the state of an existing
+    /// user is not managed; a new user is created active, a deleted one restored active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
     /// Group names; `None` = memberships not managed for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
@@ -73,20 +79,25 @@ impl DesiredUser {
         self.email.as_deref().unwrap_or(&self.user_name)
     }
 
-    /// The display name (`displayName`, else `givenName familyName`, else `userName`).
-    pub fn effective_name(&self) -> String {
+    /// The name the record manages: `displayName`, else `givenName familyName` (whichever of the
+    /// two is given); `None` when the record carries none of them, so the name of an existing
+    /// user is left alone.
+    pub fn managed_name(&self) -> Option<String> {
         if let Some(d) = &self.display_name {
-            return d.clone();
+            return Some(d.clone());
         }
         let parts: Vec<&str> = [self.given_name.as_deref(), self.family_name.as_deref()]
             .into_iter()
             .flatten()
             .collect();
-        if parts.is_empty() {
-            self.user_name.clone()
-        } else {
-            parts.join(" ")
-        }
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+
+    /// The name a new user gets: [`DesiredUser::managed_name`], else the `userName` (a create
+    /// needs a name; an existing user is never renamed to its userName).
+    pub fn effective_name(&self) -> String {
+        self.managed_name()
+            .unwrap_or_else(|| self.user_name.clone())
     }
 
     /// The SCIM User the policy engine judges.
@@ -94,13 +105,15 @@ impl DesiredUser {
         let mut v = serde_json::json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
             "userName": self.user_name,
-            "active": self.active,
             "emails": [{"value": self.effective_email(), "type": "work", "primary": true}],
         });
         let m = match v.as_object_mut() {
             Some(m) => m,
             None => return v,
         };
+        if let Some(a) = self.active {
+            m.insert("active".into(), a.into());
+        }
         if let Some(x) = &self.external_id {
             m.insert("externalId".into(), x.clone().into());
         }
@@ -419,11 +432,12 @@ impl CsvSource {
                 ));
             }
         };
+        // No column or an empty cell: the state is not managed.
         let active = match self.cell(Field::Active) {
-            None => true,
-            Some(a) => parse_bool(a).ok_or_else(|| {
+            None => None,
+            Some(a) => Some(parse_bool(a).ok_or_else(|| {
                 Error::input(file, line, format!("active: `{a}` is not true or false"))
-            })?,
+            })?),
         };
         let list = |f: Field| -> Option<Vec<String>> {
             self.cell(f).map(|c| {
@@ -650,10 +664,10 @@ pub fn scim_to_desired(v: &Value, line: u64) -> std::result::Result<DesiredUser,
         .or_else(|| email.clone())
         .ok_or("userName is missing")?;
     let active = match get_ci(v, "active") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
         Some(Value::String(s)) => {
-            parse_bool(s).ok_or_else(|| format!("active: `{s}` is not a boolean"))?
+            Some(parse_bool(s).ok_or_else(|| format!("active: `{s}` is not a boolean"))?)
         }
         Some(other) => return Err(format!("active: `{other}` is not a boolean")),
     };

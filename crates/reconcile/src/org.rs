@@ -18,9 +18,13 @@ use crate::error::Result;
 pub const USER_PAGE_SIZE: u32 = 500;
 
 /// User pages (and role-grant listings) read at the same time after page 1. The client has no
-/// concurrency limit of its own; its per-token pacer sets the rate, so this only hides latency
-/// (a few requests in flight cover a page's round trip at any rate limit we meet).
-pub const READ_CONCURRENCY: usize = 4;
+/// concurrency limit of its own; its per-token pacer sets the rate, so this only hides latency:
+/// the requests in flight must cover rate × round trip. At Genesys' 300 requests a minute one
+/// or two suffice; 8 keeps the read at the pacer's rate when round trips stretch on a loaded
+/// machine (4 did not: `docs/benchmarks/reconcile.md`). No concurrency limit is published;
+/// the pacer never lets more than the rate through, and at most 8 pages (≈ 1–2 MB each) wait
+/// to be put in order.
+pub const READ_CONCURRENCY: usize = 8;
 
 /// User state as the reconciler sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

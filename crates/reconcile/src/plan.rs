@@ -1,6 +1,7 @@
 //! Matching and diff: desired users against the org, as the smallest set of writes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use gcprov_policy::Policy;
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,172 @@ use crate::org::{ActualGroup, ActualUser, Catalog, Held, Org, RoleGrants, UserSt
 use gcprov_genesys::GenesysClient;
 use gcprov_genesys::api::DIVISION_OBJECT_CHUNK;
 use gcprov_genesys::models::RoleDivisionPair;
+
+/// A list that is empty in most plan items: one pointer (8 bytes) where a `Vec` takes 24, so a
+/// million create items do not carry seven empty `Vec`s each. Reads as a slice; serialises as
+/// a JSON array, like the `Vec` it replaced (the plan file format is unchanged).
+#[derive(Debug, Clone)]
+pub struct Sparse<T>(
+    // A `Box<[T]>` would take 16 bytes; the extra indirection only costs the rare non-empty list.
+    #[allow(clippy::box_collection)] Option<Box<Vec<T>>>,
+);
+
+impl<T> Default for Sparse<T> {
+    fn default() -> Self {
+        Sparse(None)
+    }
+}
+
+impl<T> Sparse<T> {
+    pub fn new() -> Self {
+        Sparse(None)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|v| v.is_empty())
+    }
+
+    pub fn push(&mut self, x: T) {
+        self.0.get_or_insert_with(Default::default).push(x);
+    }
+}
+
+/// Equal when the elements are (an empty list is empty however it was made).
+impl<T: PartialEq> PartialEq for Sparse<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl<T> std::ops::Deref for Sparse<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl<T> From<Vec<T>> for Sparse<T> {
+    fn from(v: Vec<T>) -> Self {
+        if v.is_empty() {
+            Sparse(None)
+        } else {
+            Sparse(Some(Box::new(v)))
+        }
+    }
+}
+
+impl<T> FromIterator<T> for Sparse<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        iter.into_iter().collect::<Vec<T>>().into()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Sparse<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<T: Serialize> Serialize for Sparse<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sparse<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Vec::<T>::deserialize(d).map(Sparse::from)
+    }
+}
+
+/// A string many plan items repeat (a title, a department, a division, a group or role name):
+/// one shared allocation instead of one per item. Reads as a `str`; serialises as a string.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text(Arc<str>);
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text(s.into())
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text(s.into())
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, o: &str) -> bool {
+        &*self.0 == o
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, o: &&str) -> bool {
+        &*self.0 == *o
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(Text::from)
+    }
+}
+
+/// Hands out one [`Text`] per distinct string. Bounded: past [`Interner::MAX`] distinct values
+/// (a column that is unique per user, say) new strings are no longer remembered, so the
+/// interner never grows with the desired state.
+#[derive(Default)]
+struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    const MAX: usize = 1 << 16;
+
+    fn get(&mut self, s: &str) -> Text {
+        if let Some(a) = self.0.get(s) {
+            return Text(a.clone());
+        }
+        let a: Arc<str> = s.into();
+        if self.0.len() < Interner::MAX {
+            self.0.insert(a.clone());
+        }
+        Text(a)
+    }
+}
 
 /// Plan file format version.
 pub const PLAN_FORMAT: u32 = 1;
@@ -107,16 +274,22 @@ pub struct Want {
     /// Email when it differs from the item's userName (`key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    pub name: String,
+    /// `None`: the record carries no name (no `displayName`/`givenName`/`familyName`), so an
+    /// existing user's name is left alone; a create then uses the userName (`key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
+    pub title: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub department: Option<String>,
+    pub department: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub division_id: Option<String>,
-    pub active: bool,
+    pub division_id: Option<Text>,
+    /// `None`: the state is not managed (an existing user keeps it; a create is active, a
+    /// deleted user is restored active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skills: Option<Vec<Held>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,17 +302,14 @@ pub struct Want {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleGrant {
-    pub role: String,
-    pub role_id: String,
-    pub division_id: String,
+    pub role: Text,
+    pub role_id: Text,
+    pub division_id: Text,
 }
 
 impl RoleGrant {
-    fn pair(&self) -> RoleDivisionPair {
-        RoleDivisionPair {
-            role_id: self.role_id.clone(),
-            division_id: self.division_id.clone(),
-        }
+    fn is(&self, h: &RoleDivisionPair) -> bool {
+        *self.role_id == *h.role_id && *self.division_id == *h.division_id
     }
 }
 
@@ -153,30 +323,35 @@ pub fn role_diff(
 ) -> (Vec<RoleGrant>, Vec<RoleGrant>) {
     let mut add: Vec<RoleGrant> = Vec::new();
     for g in want {
-        if !have.contains(&g.pair()) && !add.contains(g) {
+        if !have.iter().any(|h| g.is(h)) && !add.contains(g) {
             add.push(g.clone());
         }
     }
     let remove = have
         .iter()
         .filter(|h| managed.contains_key(&h.role_id))
-        .filter(|h| !want.iter().any(|w| w.pair() == **h))
+        .filter(|h| !want.iter().any(|w| w.is(h)))
         .map(|h| RoleGrant {
-            role: managed.get(&h.role_id).cloned().unwrap_or_default(),
-            role_id: h.role_id.clone(),
-            division_id: h.division_id.clone(),
+            role: managed
+                .get(&h.role_id)
+                .map_or_else(|| Text::from(""), |n| Text::from(n.as_str())),
+            role_id: h.role_id.as_str().into(),
+            division_id: h.division_id.as_str().into(),
         })
         .collect();
     (add, remove)
 }
 
 impl Want {
-    fn state(&self) -> UserState {
-        if self.active {
-            UserState::Active
-        } else {
-            UserState::Inactive
-        }
+    /// The state the user must end in; `None` when the state is not managed.
+    fn state(&self) -> Option<UserState> {
+        self.active.map(|a| {
+            if a {
+                UserState::Active
+            } else {
+                UserState::Inactive
+            }
+        })
     }
 }
 
@@ -282,22 +457,22 @@ pub struct Steps {
     pub attrs: Option<Box<AttrPatch>>,
     /// Skills to add or re-rate (`PATCH …/routingskills/bulk`), or the full list when
     /// `skills_replace` (`PUT …/routingskills/bulk`, which also removes the others).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub skills_put: Vec<Held>,
+    #[serde(default, skip_serializing_if = "Sparse::is_empty")]
+    pub skills_put: Sparse<Held>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub skills_replace: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub languages_put: Vec<Held>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub languages_remove: Vec<Held>,
+    #[serde(default, skip_serializing_if = "Sparse::is_empty")]
+    pub languages_put: Sparse<Held>,
+    #[serde(default, skip_serializing_if = "Sparse::is_empty")]
+    pub languages_remove: Sparse<Held>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub delete: bool,
     /// Roles to grant (`POST …/subjects/{id}/bulkadd`, one call).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub grants_add: Vec<RoleGrant>,
+    #[serde(default, skip_serializing_if = "Sparse::is_empty")]
+    pub grants_add: Sparse<RoleGrant>,
     /// Grants of managed roles to take away (`POST …/subjects/{id}/bulkremove`, one call).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub grants_remove: Vec<RoleGrant>,
+    #[serde(default, skip_serializing_if = "Sparse::is_empty")]
+    pub grants_remove: Sparse<RoleGrant>,
     /// After a create: `PATCH employerInfo.employeeId` with the desired externalId (the create
     /// body has no such field).
     #[serde(default, skip_serializing_if = "is_false")]
@@ -357,15 +532,15 @@ pub struct UserItem {
     pub target: Option<Box<Target>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub want: Option<Box<Want>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<Change>,
+    #[serde(default, skip_serializing_if = "Sparse::is_empty")]
+    pub changes: Sparse<Change>,
     pub steps: Steps,
     /// Group names to join (resolved in the membership phase).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub groups_add: Vec<String>,
+    pub groups_add: Vec<Text>,
     /// Group ids to leave.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub groups_remove: Vec<String>,
+    #[serde(default, skip_serializing_if = "Sparse::is_empty")]
+    pub groups_remove: Sparse<String>,
     /// Division move of an existing user (executed in the division-move phase, batched).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub move_to: Option<Box<DivisionMove>>,
@@ -377,7 +552,7 @@ pub struct UserItem {
 pub struct DivisionMove {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    pub to: String,
+    pub to: Text,
 }
 
 /// One user of a division move batch.
@@ -765,25 +940,29 @@ pub fn diff_user(
         steps.create = true;
         steps.set_external_id = want.external_id.is_some();
         if let Some(r) = &want.roles {
-            steps.grants_add = r.clone();
+            steps.grants_add = r.clone().into();
         }
         if let Some(s) = &want.skills {
-            steps.skills_put = s.clone();
+            steps.skills_put = s.clone().into();
         }
         if let Some(l) = &want.languages {
-            steps.languages_put = l.clone();
+            steps.languages_put = l.clone().into();
         }
         return Some((UserAction::Create, changes, steps));
     };
     let mut action = UserAction::Update;
-    let want_state = want.state();
     if a.state == UserState::Deleted {
+        // The record asks for the user to exist: restore it, active unless the record says
+        // otherwise.
+        let want_state = want.state().unwrap_or(UserState::Active);
         steps.state = Some(want_state);
         action = UserAction::Restore;
         changes.push(chg("state", Some("deleted"), Some(want_state.as_str())));
-    } else if a.state != want_state {
+    } else if let Some(want_state) = want.state()
+        && a.state != want_state
+    {
         steps.state = Some(want_state);
-        action = if want.active {
+        action = if want_state == UserState::Active {
             UserAction::Activate
         } else {
             UserAction::Deactivate
@@ -795,13 +974,16 @@ pub fn diff_user(
         ));
     }
     let mut p = AttrPatch::default();
-    if want.name != a.name && !want.name.is_empty() {
-        changes.push(chg("name", Some(&a.name), Some(&want.name)));
-        p.name = Some(want.name.clone());
+    if let Some(name) = &want.name
+        && name != &a.name
+        && !name.is_empty()
+    {
+        changes.push(chg("name", Some(&a.name), Some(name)));
+        p.name = Some(name.clone());
     }
     if differs(want.title.as_deref(), a.title.as_deref()) {
         changes.push(chg("title", a.title.as_deref(), want.title.as_deref()));
-        p.title = want.title.clone();
+        p.title = want.title.as_deref().map(str::to_string);
     }
     if differs(want.department.as_deref(), a.department.as_deref()) {
         changes.push(chg(
@@ -809,7 +991,7 @@ pub fn diff_user(
             a.department.as_deref(),
             want.department.as_deref(),
         ));
-        p.department = want.department.clone();
+        p.department = want.department.as_deref().map(str::to_string);
     }
     if differs(want.external_id.as_deref(), a.employee_id.as_deref()) {
         changes.push(chg(
@@ -853,9 +1035,9 @@ pub fn diff_user(
         }
         if !removed.is_empty() {
             steps.skills_replace = true;
-            steps.skills_put = ws.clone();
+            steps.skills_put = ws.clone().into();
         } else {
-            steps.skills_put = put;
+            steps.skills_put = put.into();
         }
     }
     if let Some(wl) = &want.languages {
@@ -892,8 +1074,8 @@ pub fn diff_user(
     if let (Some(wr), Some(have)) = (&want.roles, &a.grants) {
         let (add, remove) = role_diff(wr, have, managed);
         changes.extend(role_changes(&add, &remove));
-        steps.grants_add = add;
-        steps.grants_remove = remove;
+        steps.grants_add = add.into();
+        steps.grants_remove = remove.into();
     }
     if steps.is_empty() {
         return None;
@@ -924,11 +1106,55 @@ struct Index {
     by_email: HashMap<String, Vec<u32>>,
 }
 
+/// The record that claimed a user or a key: its line and its item, packed into 8 bytes because
+/// `seen` holds two per desired record (a million records: 2 million entries).
 #[derive(Clone, Copy)]
 struct Claim {
-    line: u64,
-    item: Option<usize>,
+    /// Saturates at `u32::MAX` (only shown in messages; no desired file has 4 billion lines).
+    line: u32,
+    /// Index into `items`; [`Claim::NO_ITEM`] when the record produced no item.
+    item: u32,
 }
+
+impl Claim {
+    const NO_ITEM: u32 = u32::MAX;
+
+    fn new(line: u64) -> Claim {
+        Claim {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            item: Claim::NO_ITEM,
+        }
+    }
+
+    fn line(self) -> u64 {
+        u64::from(self.line)
+    }
+
+    fn item(self) -> Option<usize> {
+        (self.item != Claim::NO_ITEM).then_some(self.item as usize)
+    }
+}
+
+/// `seen` is keyed by 64-bit SipHash values already: hashing them again would only cost time.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `u64` keys; fold anything else in, to stay correct.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type SeenMap = HashMap<u64, Claim, std::hash::BuildHasherDefault<KeyHasher>>;
 
 /// Streams desired users into a plan: `push` each record, then `finish`.
 pub struct Planner<'a> {
@@ -939,7 +1165,7 @@ pub struct Planner<'a> {
     claimed: Vec<Option<Claim>>,
     /// Hash of `u:{userName}` / `x:{externalId}` → claim (a hash keeps a million keys small; a
     /// collision can only report a false duplicate, never cause a write).
-    seen: HashMap<u64, Claim>,
+    seen: SeenMap,
     items: Vec<UserItem>,
     dead: Vec<usize>,
     rejected: Vec<Rejected>,
@@ -952,6 +1178,8 @@ pub struct Planner<'a> {
     source: String,
     /// Roles the accepted records name (role id → name): the roles the plan manages.
     managed: BTreeMap<String, String>,
+    /// Shared copies of the strings items repeat (titles, departments, divisions, groups, roles).
+    texts: Interner,
     /// Items of matched users whose record carries roles: their role diff waits for the
     /// grants read in `finish_with`.
     role_items: Vec<usize>,
@@ -984,7 +1212,7 @@ impl<'a> Planner<'a> {
             policy,
             index: Index { by_ext, by_email },
             claimed: vec![None; org.users.len()],
-            seen: HashMap::new(),
+            seen: SeenMap::default(),
             items: Vec::new(),
             dead: Vec::new(),
             rejected: Vec::new(),
@@ -1000,6 +1228,7 @@ impl<'a> Planner<'a> {
             source: source.to_string(),
             managed: BTreeMap::new(),
             role_items: Vec::new(),
+            texts: Interner::default(),
         }
     }
 
@@ -1050,22 +1279,19 @@ impl<'a> Planner<'a> {
         let keys = seen_keys(&d);
         for (n, k) in keys.iter().enumerate() {
             if let Some(prev) = self.seen.get(k).copied() {
-                if let Some(i) = prev.item {
+                if let Some(i) = prev.item() {
                     self.dead.push(i);
                 }
                 let what = if n == 0 { "userName" } else { "externalId" };
                 self.conflict(
                     &d,
                     "duplicate",
-                    format!("same {what} as line {}; both records left out", prev.line),
+                    format!("same {what} as line {}; both records left out", prev.line()),
                 );
                 // Protect every user either record could match from removal.
                 for key in [MatchKey::ExternalId, MatchKey::UserName, MatchKey::Email] {
                     for i in self.lookup(key, &d) {
-                        self.claimed[i as usize].get_or_insert(Claim {
-                            line: d.line,
-                            item: None,
-                        });
+                        self.claimed[i as usize].get_or_insert(Claim::new(d.line));
                     }
                 }
                 return;
@@ -1101,10 +1327,7 @@ impl<'a> Planner<'a> {
         }
         if let Some(detail) = ambiguous {
             for i in all_hits {
-                self.claimed[i as usize].get_or_insert(Claim {
-                    line: d.line,
-                    item: None,
-                });
+                self.claimed[i as usize].get_or_insert(Claim::new(d.line));
             }
             self.conflict(&d, "ambiguous", detail);
             return;
@@ -1112,7 +1335,7 @@ impl<'a> Planner<'a> {
         if let Some(f) = found
             && let Some(prev) = self.claimed[f as usize]
         {
-            if let Some(i) = prev.item {
+            if let Some(i) = prev.item() {
                 self.dead.push(i);
             }
             self.conflict(
@@ -1120,20 +1343,18 @@ impl<'a> Planner<'a> {
                 "duplicate",
                 format!(
                     "matches user {} like line {}; both records left out",
-                    self.org.users[f as usize].id, prev.line
+                    self.org.users[f as usize].id,
+                    prev.line()
                 ),
             );
             return;
         }
-        let mut claim = Claim {
-            line: d.line,
-            item: None,
-        };
+        let mut claim = Claim::new(d.line);
         if let Some(f) = found {
             self.claimed[f as usize] = Some(claim);
         }
-        for k in keys {
-            self.seen.insert(k, claim);
+        for k in &keys {
+            self.seen.insert(*k, claim);
         }
         // Policy: rejected records are reported and left out (their user is still protected
         // from removal by the claim above).
@@ -1156,7 +1377,7 @@ impl<'a> Planner<'a> {
         let want = self.want_of(&d, actual);
         let (groups_add, groups_remove) = self.group_changes(&d, actual);
         let move_to = match (actual, &want.division_id) {
-            (Some(a), Some(to)) if a.division_id.as_ref() != Some(to) => {
+            (Some(a), Some(to)) if a.division_id.as_deref() != Some(to.as_str()) => {
                 Some(Box::new(DivisionMove {
                     from: a.division_id.clone(),
                     to: to.clone(),
@@ -1183,10 +1404,10 @@ impl<'a> Planner<'a> {
                 line: Some(d.line),
                 target,
                 want: Some(Box::new(want)),
-                changes,
+                changes: changes.into(),
                 steps,
                 groups_add,
-                groups_remove,
+                groups_remove: groups_remove.into(),
                 move_to,
             },
             None if roles_pending || batched => UserItem {
@@ -1195,10 +1416,10 @@ impl<'a> Planner<'a> {
                 line: Some(d.line),
                 target,
                 want: roles_pending.then(|| Box::new(want)),
-                changes: Vec::new(),
+                changes: Sparse::new(),
                 steps: Steps::default(),
                 groups_add,
-                groups_remove,
+                groups_remove: groups_remove.into(),
                 move_to,
             },
             None => {
@@ -1210,7 +1431,7 @@ impl<'a> Planner<'a> {
             item.changes.push(Change {
                 field: "division".into(),
                 from: m.from.clone(),
-                to: Some(m.to.clone()),
+                to: Some(m.to.to_string()),
             });
         }
         if roles_pending {
@@ -1218,11 +1439,11 @@ impl<'a> Planner<'a> {
         }
         let idx = self.items.len();
         self.items.push(item);
-        claim.item = Some(idx);
+        claim.item = u32::try_from(idx).unwrap_or(Claim::NO_ITEM);
         if let Some(f) = found {
             self.claimed[f as usize] = Some(claim);
         }
-        for k in seen_keys(&d) {
+        for k in keys {
             self.seen.insert(k, claim);
         }
     }
@@ -1232,7 +1453,7 @@ impl<'a> Planner<'a> {
         let division_id = match &d.division {
             None => None,
             Some(name) => match cat.divisions.get(&name.to_lowercase()) {
-                Some(id) => Some(id.clone()),
+                Some(id) => Some(self.texts.get(id)),
                 None => {
                     self.warn(format!("division {name:?} does not exist; left unchanged"));
                     None
@@ -1289,8 +1510,8 @@ impl<'a> Planner<'a> {
                     continue;
                 };
                 let division_id = match div {
-                    Some(dn) => cat.divisions.get(&dn.to_lowercase()).cloned(),
-                    None => cat.home_division.clone(),
+                    Some(dn) => cat.divisions.get(&dn.to_lowercase()),
+                    None => cat.home_division.as_ref(),
                 };
                 let Some(division_id) = division_id else {
                     self.warn(format!(
@@ -1300,18 +1521,18 @@ impl<'a> Planner<'a> {
                     continue;
                 };
                 let g = RoleGrant {
-                    role: role.to_string(),
-                    role_id: role_id.clone(),
-                    division_id,
+                    role: self.texts.get(role),
+                    role_id: self.texts.get(role_id),
+                    division_id: self.texts.get(division_id),
                 };
                 if !out.contains(&g) {
                     out.push(g);
                 }
             }
             for g in &out {
-                self.managed
-                    .entry(g.role_id.clone())
-                    .or_insert_with(|| g.role.clone());
+                if !self.managed.contains_key(g.role_id.as_str()) {
+                    self.managed.insert(g.role_id.to_string(), g.role.to_string());
+                }
             }
             // A record with a grant that cannot be resolved does not manage its roles at all:
             // otherwise a typo in a division would remove the grant the user has.
@@ -1320,10 +1541,10 @@ impl<'a> Planner<'a> {
         Want {
             roles,
             email: d.email.clone().filter(|e| e != &d.user_name),
-            name: d.effective_name(),
+            name: d.managed_name(),
             external_id: d.external_id.clone(),
-            title: d.title.clone(),
-            department: d.department.clone(),
+            title: d.title.as_deref().map(|t| self.texts.get(t)),
+            department: d.department.as_deref().map(|t| self.texts.get(t)),
             division_id,
             active: d.active,
             skills,
@@ -1332,10 +1553,10 @@ impl<'a> Planner<'a> {
     }
 
     fn group_changes(
-        &self,
+        &mut self,
         d: &DesiredUser,
         actual: Option<&ActualUser>,
-    ) -> (Vec<String>, Vec<String>) {
+    ) -> (Vec<Text>, Vec<String>) {
         let Some(want) = &d.groups else {
             return (Vec::new(), Vec::new());
         };
@@ -1346,8 +1567,8 @@ impl<'a> Planner<'a> {
                 .group_by_name
                 .get(name.as_str())
                 .is_some_and(|g| have.contains(&g.id));
-            if !member && !add.contains(name) {
-                add.push(name.clone());
+            if !member && !add.iter().any(|a: &Text| a == name.as_str()) {
+                add.push(self.texts.get(name));
             }
         }
         let remove = have
@@ -1388,6 +1609,11 @@ impl<'a> Planner<'a> {
     /// Ends the stream: role grant changes (against `grants`), removals of missing users, the
     /// membership batches and the division moves.
     pub fn finish_with(mut self, grants: Option<&RoleGrants>) -> Plan {
+        // The match indexes are done with: free them before the batches are built (with a
+        // million records `seen` alone is some 64 MiB).
+        drop(std::mem::take(&mut self.seen));
+        self.index.by_ext = HashMap::new();
+        self.index.by_email = HashMap::new();
         self.dead.sort_unstable();
         self.dead.dedup();
         let div_names: HashMap<&str, &str> = self
@@ -1433,8 +1659,8 @@ impl<'a> Planner<'a> {
                         to: None,
                     });
                 }
-                item.steps.grants_add = add;
-                item.steps.grants_remove = remove;
+                item.steps.grants_add = add.into();
+                item.steps.grants_remove = remove.into();
             }
             if item.steps.is_empty() {
                 if item.groups_add.is_empty()
@@ -1494,10 +1720,11 @@ impl<'a> Planner<'a> {
                         }
                         .into(),
                     ),
-                }],
+                }]
+                .into(),
                 steps,
                 groups_add: Vec::new(),
-                groups_remove: Vec::new(),
+                groups_remove: Sparse::new(),
                 move_to: None,
             });
         }
@@ -1517,8 +1744,8 @@ impl<'a> Planner<'a> {
         });
         // Memberships, grouped per group in first-seen order.
         let mut groups_to_create: Vec<GroupItem> = Vec::new();
-        let mut order: Vec<String> = Vec::new();
-        let mut per_group: HashMap<String, MembershipItem> = HashMap::new();
+        let mut order: Vec<Text> = Vec::new();
+        let mut per_group: HashMap<Text, MembershipItem> = HashMap::new();
         let by_id: HashMap<&str, &ActualGroup> =
             self.org.groups.iter().map(|g| (g.id.as_str(), g)).collect();
         for (idx, u) in users.iter().enumerate() {
@@ -1531,7 +1758,9 @@ impl<'a> Planner<'a> {
                             version: g.version,
                         },
                         None => {
-                            groups_to_create.push(GroupItem { name: name.clone() });
+                            groups_to_create.push(GroupItem {
+                                name: name.to_string(),
+                            });
                             GroupRef::New {
                                 index: groups_to_create.len() - 1,
                             }
@@ -1539,7 +1768,7 @@ impl<'a> Planner<'a> {
                     };
                     MembershipItem {
                         group,
-                        name: name.clone(),
+                        name: name.to_string(),
                         add: Vec::new(),
                         remove: Vec::new(),
                     }
@@ -1554,8 +1783,9 @@ impl<'a> Planner<'a> {
                     continue;
                 };
                 let Some(t) = &u.target else { continue };
-                let entry = per_group.entry(g.name.clone()).or_insert_with(|| {
-                    order.push(g.name.clone());
+                let key = self.texts.get(&g.name);
+                let entry = per_group.entry(key.clone()).or_insert_with(|| {
+                    order.push(key);
                     MembershipItem {
                         group: GroupRef::Existing {
                             id: g.id.clone(),
@@ -1573,18 +1803,19 @@ impl<'a> Planner<'a> {
             order.iter().filter_map(|n| per_group.remove(n)).collect();
         // Division moves, grouped per target division in first-seen order.
         let mut moves: Vec<DivisionMoveItem> = Vec::new();
-        let mut move_index: HashMap<String, usize> = HashMap::new();
+        let mut move_index: HashMap<Text, usize> = HashMap::new();
         for u in &users {
             let (Some(m), Some(t)) = (&u.move_to, &u.target) else {
                 continue;
             };
             let k = *move_index.entry(m.to.clone()).or_insert_with(|| {
                 moves.push(DivisionMoveItem {
-                    division_id: m.to.clone(),
+                    division_id: m.to.to_string(),
                     name: div_names
                         .get(m.to.as_str())
-                        .map(|n| n.to_string())
-                        .unwrap_or_else(|| m.to.clone()),
+                        .copied()
+                        .unwrap_or(&m.to)
+                        .to_string(),
                     users: Vec::new(),
                 });
                 moves.len() - 1
@@ -1682,7 +1913,7 @@ mod tests {
 
     fn g(role: &str, div: &str) -> RoleGrant {
         RoleGrant {
-            role: role.to_uppercase(),
+            role: role.to_uppercase().into(),
             role_id: role.into(),
             division_id: div.into(),
         }
@@ -1692,6 +1923,44 @@ mod tests {
             role_id: role.into(),
             division_id: div.into(),
         }
+    }
+
+    #[test]
+    fn sparse_lists_read_and_write_like_vecs() {
+        let empty: Sparse<String> = serde_json::from_str("[]").unwrap();
+        assert!(empty.is_empty() && empty.0.is_none());
+        let two: Sparse<String> = serde_json::from_str(r#"["a","b"]"#).unwrap();
+        assert_eq!(&two[..], ["a".to_string(), "b".to_string()]);
+        assert_eq!(serde_json::to_string(&two).unwrap(), r#"["a","b"]"#);
+        // An item without lists writes none of them; with one, the array.
+        let mut steps = Steps::default();
+        assert_eq!(serde_json::to_string(&steps).unwrap(), "{}");
+        steps.grants_add.push(g("agent", "home"));
+        let json = serde_json::to_value(&steps).unwrap();
+        assert_eq!(json["grantsAdd"][0]["divisionId"], "home");
+        let back: Steps = serde_json::from_value(json).unwrap();
+        assert_eq!(back, steps);
+        assert_eq!(back.writes(), 1);
+    }
+
+    #[test]
+    fn repeated_strings_share_one_allocation_up_to_a_bound() {
+        let mut t = Interner::default();
+        let a = t.get("Agent");
+        let b = t.get(&String::from("Agent"));
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        assert_eq!(a, "Agent");
+        assert_eq!(serde_json::to_string(&a).unwrap(), r#""Agent""#);
+        for i in 0..Interner::MAX + 10 {
+            t.get(&format!("title {i}"));
+        }
+        assert_eq!(t.0.len(), Interner::MAX, "the interner stops growing");
+        let late = format!("title {}", Interner::MAX + 5);
+        assert!(!Arc::ptr_eq(&t.get(&late).0, &t.get(&late).0));
+        assert!(
+            Arc::ptr_eq(&t.get("Agent").0, &a.0),
+            "early values stay shared"
+        );
     }
 
     #[test]

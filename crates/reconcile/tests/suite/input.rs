@@ -30,7 +30,7 @@ fn csv_with_default_headers() {
     );
     let d = rows[0].as_ref().unwrap();
     assert_eq!(d.line, 2);
-    assert!(!d.active);
+    assert_eq!(d.active, Some(false));
     assert_eq!(d.effective_name(), "Ann Lee");
     assert_eq!(d.groups.as_deref().unwrap(), ["G1", "G2"]);
     assert_eq!(d.skills.as_ref().unwrap()[1].proficiency, 4.5);
@@ -106,9 +106,39 @@ fn scim_json_and_ndjson() {
         let rows = read(text, f, "");
         let d = rows[0].as_ref().unwrap();
         assert_eq!(d.external_id.as_deref(), Some("9"));
-        assert!(!d.active);
+        assert_eq!(d.active, Some(false));
         assert_eq!(d.department.as_deref(), Some("Ops"));
         assert_eq!(d.skills.as_ref().unwrap()[0].name, "S");
         assert_eq!(d.groups.as_deref().unwrap(), ["G"]);
+    }
+}
+
+#[test]
+fn absent_name_and_active_are_not_managed() {
+    // No name or active column: nothing to manage; a create would use the userName.
+    let rows = read("userName,title\na@x.com,Clerk\n", Format::Csv, "");
+    let d = rows[0].as_ref().unwrap();
+    assert_eq!(d.active, None);
+    assert_eq!(d.managed_name(), None);
+    assert_eq!(d.effective_name(), "a@x.com");
+    // Empty cells mean the same.
+    let rows = read("userName,displayName,active\na@x.com,,\n", Format::Csv, "");
+    let d = rows[0].as_ref().unwrap();
+    assert_eq!((d.active, d.managed_name()), (None, None));
+    // A family name alone is the name.
+    let rows = read("userName,familyName\na@x.com,Lee\n", Format::Csv, "");
+    assert_eq!(
+        rows[0].as_ref().unwrap().managed_name().as_deref(),
+        Some("Lee")
+    );
+    // SCIM: no `active`, `active: null`, no `name`/`displayName`.
+    for line in [
+        r#"{"userName":"a@x.com"}"#,
+        r#"{"userName":"a@x.com","active":null,"name":{"givenName":""}}"#,
+    ] {
+        let rows = read(line, Format::Ndjson, "");
+        let d = rows[0].as_ref().unwrap();
+        assert_eq!((d.active, d.managed_name()), (None, None), "{line}");
+        assert!(d.to_scim().get("active").is_none(), "{line}");
     }
 }
