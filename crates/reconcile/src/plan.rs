@@ -1546,7 +1546,14 @@ impl<'a> Planner<'a> {
             title: d.title.as_deref().map(|t| self.texts.get(t)),
             department: d.department.as_deref().map(|t| self.texts.get(t)),
             division_id,
-            active: d.active,
+            // Without an `active` value the record still says something when the run manages
+            // absence (`missing` = deactivate/delete): the desired state is then the roster of
+            // users who should work, so a user it lists is active (a user deactivated for being
+            // missing comes back when listed again). With `missing = never`, absence says
+            // nothing and neither does a missing `active`: the state is left alone.
+            active: d
+                .active
+                .or((self.settings.missing != MissingAction::Never).then_some(true)),
             skills,
             languages,
         }

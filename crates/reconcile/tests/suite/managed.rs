@@ -60,9 +60,17 @@ fn seed() -> Seed {
 }
 
 async fn plan_as(client: &GenesysClient, text: &str, format: Format) -> Plan {
+    plan_with(client, text, format, &keep_missing()).await
+}
+
+async fn plan_with(
+    client: &GenesysClient,
+    text: &str,
+    format: Format,
+    settings: &Settings,
+) -> Plan {
     let org = Org::read(client).await.expect("org read");
-    let settings = keep_missing();
-    let mut planner = Planner::new(&org, &settings, None, "desired");
+    let mut planner = Planner::new(&org, settings, None, "desired");
     let reader = DesiredReader::from_reader(
         Box::new(Cursor::new(text.as_bytes().to_vec())),
         "desired",
@@ -236,4 +244,25 @@ async fn creates_and_restores_without_name_or_active_columns() {
     // The created user is not renamed later, and nothing else changes.
     let p = plan_as(&client, csv, Format::Csv).await;
     assert!(p.is_empty(), "{}", p.render(true, false));
+}
+
+/// With `missing = deactivate` (the default) the desired state is the roster: a listed user is
+/// active even without an `active` column, so a user deactivated for being missing comes back
+/// when the file lists them again. With `missing = never` (above) the state is left alone.
+#[tokio::test]
+async fn a_roster_reactivates_listed_users_without_an_active_column() {
+    let emu = emulator(seed()).await;
+    let client = client(&emu);
+    let settings = Settings::default();
+    assert_eq!(settings.missing, MissingAction::Deactivate);
+    let text = "userName\nalice@example.com\nivan@example.com\n";
+    let p = plan_with(&client, text, Format::Csv, &settings).await;
+    assert_eq!(
+        p.counts().get(&UserAction::Activate),
+        Some(&1),
+        "{}",
+        p.render(true, false)
+    );
+    assert_eq!(fields(&p, "ivan@example.com"), vec!["state".to_string()]);
+    assert_eq!(fields(&p, "alice@example.com"), Vec::<String>::new());
 }
