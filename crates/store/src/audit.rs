@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::db::{Pool, Store, dispatch};
+use crate::db::{Store, dispatch};
 use crate::error::{Result, StoreError};
 use crate::redact::check_no_secrets;
 
@@ -355,72 +354,34 @@ pub fn entry_hash(prev_hash_hex: &str, canonical: &[u8]) -> Result<String> {
 // ---------------------------------------------------------------------------------------------
 // Group-commit writer.
 
+/// An entry checked, redacted and encoded by the caller, ready for the writer.
 pub(crate) struct Prepared {
-    actor: String,
-    action: String,
-    targets: Vec<String>,
-    request_id: Option<String>,
-    correlation_ids: Vec<String>,
-    outcome: &'static str,
-    detail: Value,
-    events: Vec<(Uuid, String, String)>,
+    pub(crate) actor: String,
+    pub(crate) action: String,
+    pub(crate) targets: Vec<String>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) correlation_ids: Vec<String>,
+    pub(crate) outcome: &'static str,
+    pub(crate) detail: Value,
+    pub(crate) events: Vec<(Uuid, String, String)>,
 }
 
-pub(crate) struct AppendReq {
-    prepared: Prepared,
-    reply: oneshot::Sender<Result<Appended>>,
-}
-
-/// Drains concurrent appends into one transaction each round: every append in a batch commits
-/// (and is fsynced) before any of them is acknowledged, so durability per acknowledged append
-/// holds while fsyncs are shared.
-pub(crate) async fn writer_loop(pool: Pool, mut rx: mpsc::Receiver<AppendReq>, max_batch: usize) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        // Appenders woken by the previous batch's acknowledgement may not have re-queued yet:
-        // give them a moment (two scheduler yields, microseconds against a millisecond fsync)
-        // so they share this commit instead of waiting for the next one.
-        for _ in 0..2 {
-            tokio::task::yield_now().await;
-        }
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        match append_batch(&pool, &batch).await {
-            Ok(results) => {
-                for (req, r) in batch.into_iter().zip(results) {
-                    let _ = req.reply.send(Ok(r));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, size = batch.len(), "audit append batch failed");
-                for req in batch {
-                    let _ = req.reply.send(Err(e.clone()));
-                }
-            }
-        }
-    }
-}
-
-/// Inserts a batch with one multi-row statement per table (four statements per batch, whatever
-/// its size), then advances the head. Runs inside the caller's transaction.
+/// Inserts a batch of prepared entries (`&[&Prepared]`) with one multi-row statement per table
+/// (four statements per batch, whatever its size), then advances the head. Runs inside the
+/// caller's transaction, which must hold the chain head (`$head_row`: its `seq` and `hash`).
 macro_rules! append_rows {
     ($tx:ident, $head_row:expr, $batch:expr, $db:ty) => {{
         let head_row = $head_row;
         let mut seq: i64 = head_row.try_get("seq")?;
         let mut prev: String = head_row.try_get("hash")?;
-        let ts_us = crate::now_us();
+        let ts_us = $crate::now_us();
         let mut out = Vec::with_capacity($batch.len());
-        let mut rows: Vec<(AuditEntry, String)> = Vec::with_capacity($batch.len());
+        let mut rows: Vec<($crate::audit::AuditEntry, String)> = Vec::with_capacity($batch.len());
         let mut targets: Vec<(String, i64)> = Vec::new();
         let mut events: Vec<(String, i64, String, String)> = Vec::new();
-        for req in $batch.iter() {
-            let p = &req.prepared;
+        for p in $batch.iter() {
             seq += 1;
-            let mut entry = AuditEntry {
+            let mut entry = $crate::audit::AuditEntry {
                 seq,
                 ts_us,
                 actor: p.actor.clone(),
@@ -433,7 +394,7 @@ macro_rules! append_rows {
                 prev_hash: prev.clone(),
                 hash: String::new(),
             };
-            entry.hash = entry_hash(&prev, &canonical_entry_bytes(&entry))?;
+            entry.hash = $crate::audit::entry_hash(&prev, &$crate::audit::canonical_entry_bytes(&entry))?;
             let mut distinct: Vec<&String> = Vec::new();
             for t in &entry.targets {
                 if !distinct.contains(&t) {
@@ -447,8 +408,8 @@ macro_rules! append_rows {
                 ids.push(*id);
             }
             prev = entry.hash.clone();
-            out.push(Appended { seq, hash: entry.hash.clone(), event_ids: ids });
-            let detail = canonical_json(&entry.detail);
+            out.push($crate::audit::Appended { seq, hash: entry.hash.clone(), event_ids: ids });
+            let detail = $crate::audit::canonical_json(&entry.detail);
             rows.push((entry, detail));
         }
         let mut qb = sqlx::QueryBuilder::<$db>::new(
@@ -505,32 +466,7 @@ macro_rules! append_rows {
         out
     }};
 }
-
-async fn append_batch(pool: &Pool, batch: &[AppendReq]) -> Result<Vec<Appended>> {
-    match pool {
-        Pool::Sqlite(p) => {
-            // BEGIN IMMEDIATE takes SQLite's write lock up front: other processes wait
-            // (busy timeout) and the head we read cannot move under us.
-            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-            let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
-            let out = append_rows!(tx, head, batch, sqlx::Sqlite);
-            tx.commit().await?;
-            Ok(out)
-        }
-        Pool::Postgres(p) => {
-            // The head row lock serialises appenders across connections and replicas: one chain.
-            let mut tx = p.begin().await?;
-            let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await?;
-            let out = append_rows!(tx, head, batch, sqlx::Postgres);
-            tx.commit().await?;
-            Ok(out)
-        }
-    }
-}
+pub(crate) use append_rows;
 
 // ---------------------------------------------------------------------------------------------
 // Reads.
@@ -590,6 +526,17 @@ impl Store {
     /// Appends one audit entry and its outbox events in one transaction: both or neither.
     /// Returns once the transaction is durable. Concurrent calls are group-committed.
     pub async fn append(&self, entry: NewEntry, events: Vec<NewEvent>) -> Result<Appended> {
+        let prepared = self.prepare_entry(entry, events)?;
+        let done = self
+            .submit_one(crate::write::Job::audit_only(prepared))
+            .await?;
+        done.appended
+            .ok_or_else(|| StoreError::Corrupt("the writer returned no audit entry".into()))
+    }
+
+    /// Checks an entry and its events (secrets, required fields), redacts the detail and
+    /// encodes the event payloads, before anything is queued for the writer.
+    pub(crate) fn prepare_entry(&self, entry: NewEntry, events: Vec<NewEvent>) -> Result<Prepared> {
         check_no_secrets(&entry.detail)?;
         let mut detail = entry.detail;
         self.inner.redactor.redact(&mut detail);
@@ -606,26 +553,16 @@ impl Store {
         if entry.actor.is_empty() || entry.action.is_empty() {
             return Err(StoreError::Invalid("actor and action are required".into()));
         }
-        let (tx, rx) = oneshot::channel();
-        let req = AppendReq {
-            prepared: Prepared {
-                actor: entry.actor,
-                action: entry.action,
-                targets: entry.targets,
-                request_id: entry.request_id,
-                correlation_ids: entry.correlation_ids,
-                outcome: entry.outcome.as_str(),
-                detail,
-                events: evs,
-            },
-            reply: tx,
-        };
-        self.inner
-            .writer
-            .send(req)
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        rx.await.map_err(|_| StoreError::WriterStopped)?
+        Ok(Prepared {
+            actor: entry.actor,
+            action: entry.action,
+            targets: entry.targets,
+            request_id: entry.request_id,
+            correlation_ids: entry.correlation_ids,
+            outcome: entry.outcome.as_str(),
+            detail,
+            events: evs,
+        })
     }
 
     /// The chain head: the last seq and its hash (`0` and [`GENESIS_HASH`] when empty).
