@@ -1,6 +1,7 @@
 pub mod support;
 
 mod auth;
+mod consistency;
 mod entra;
 mod etag;
 mod faults;
