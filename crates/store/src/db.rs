@@ -167,25 +167,29 @@ impl Store {
         // Reads use `pool`; every write of this process goes through the writer task, which
         // owns a one-connection pool of its own (so readers never delay a commit, and nothing in
         // the process contends for SQLite's write lock).
-        let (pool, writer_pool) = if url.starts_with("sqlite:") {
-            let reads = open_sqlite(url, &opts, opts.max_connections.unwrap_or(4)).await?;
+        let (pool, writer_pool, checkpoints) = if url.starts_with("sqlite:") {
+            let reads = open_sqlite(url, &opts, opts.max_connections.unwrap_or(4), false).await?;
             migrate(&Pool::Sqlite(reads.clone())).await?;
-            (
-                Pool::Sqlite(reads),
-                Pool::Sqlite(open_sqlite(url, &opts, 1).await?),
-            )
+            let writes = open_sqlite(url, &opts, 1, true).await?;
+            // WAL checkpoints run beside the writer, not inside its commits (see checkpointer).
+            let (ckpt_tx, ckpt_rx) = mpsc::channel(1);
+            tokio::spawn(checkpointer(reads.clone(), ckpt_rx));
+            (Pool::Sqlite(reads), Pool::Sqlite(writes), Some(ckpt_tx))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let reads = open_postgres(url, &opts, opts.max_connections.unwrap_or(8)).await?;
             migrate(&Pool::Postgres(reads.clone())).await?;
-            (
-                Pool::Postgres(reads),
-                Pool::Postgres(open_postgres(url, &opts, 1).await?),
-            )
+            let writes = open_postgres(url, &opts, 1).await?;
+            (Pool::Postgres(reads), Pool::Postgres(writes), None)
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
         let (tx, rx) = mpsc::channel(opts.max_batch.max(1) * 4);
-        tokio::spawn(writer_loop(writer_pool.clone(), rx, opts.max_batch.max(1)));
+        tokio::spawn(writer_loop(
+            writer_pool.clone(),
+            rx,
+            opts.max_batch.max(1),
+            checkpoints,
+        ));
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -235,7 +239,24 @@ impl Store {
     }
 }
 
-async fn open_sqlite(url: &str, opts: &StoreOptions, max: u32) -> Result<SqlitePool> {
+/// Copies the WAL back into the database file (`PRAGMA wal_checkpoint(PASSIVE)`) whenever the
+/// writer asks, on a read connection. SQLite would otherwise run the checkpoint inside the
+/// commit that crosses `wal_autocheckpoint` pages: that one commit (and every request waiting
+/// on it) would also pay for copying ~1,000 pages and two more fsyncs. A passive checkpoint
+/// never blocks the writer or readers. Ends when the writer ends (its sender is dropped).
+async fn checkpointer(pool: SqlitePool, mut wake: mpsc::Receiver<()>) {
+    while wake.recv().await.is_some() {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, "WAL checkpoint skipped");
+        }
+    }
+}
+
+/// `writer`: the writer task's own connection, which does not checkpoint on commit.
+async fn open_sqlite(url: &str, opts: &StoreOptions, max: u32, writer: bool) -> Result<SqlitePool> {
     let co =
         SqliteConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
     let file = co.get_filename().to_path_buf();
@@ -263,8 +284,16 @@ async fn open_sqlite(url: &str, opts: &StoreOptions, max: u32) -> Result<SqliteP
         })
         .busy_timeout(opts.busy_timeout)
         .foreign_keys(true);
+    let co = if writer {
+        co.pragma("wal_autocheckpoint", "0")
+    } else {
+        co
+    };
     let pool = SqlitePoolOptions::new()
         .max_connections(max)
+        // A pooled SQLite connection is a local file handle, not a socket that can go stale:
+        // pinging it before every use would cost a round trip to its worker thread per query.
+        .test_before_acquire(false)
         .connect_with(co)
         .await?;
     Ok(pool)

@@ -271,7 +271,14 @@ impl Store {
 /// fsynced) before any of them is acknowledged, so durability per acknowledged unit holds while
 /// fsyncs are shared. When a batch of several units fails, each is retried alone so that only
 /// the failing one reports the error.
-pub(crate) async fn writer_loop(pool: Pool, mut rx: mpsc::Receiver<WriteReq>, max_batch: usize) {
+pub(crate) async fn writer_loop(
+    pool: Pool,
+    mut rx: mpsc::Receiver<WriteReq>,
+    max_batch: usize,
+    checkpoints: Option<mpsc::Sender<()>>,
+) {
+    // Units committed since the checkpointer was last woken.
+    let mut since_checkpoint = 0usize;
     while let Some(first) = rx.recv().await {
         let mut size = first.jobs.len();
         let mut reqs = vec![first];
@@ -307,7 +314,15 @@ pub(crate) async fn writer_loop(pool: Pool, mut rx: mpsc::Receiver<WriteReq>, ma
                 v
             }
         };
+        since_checkpoint += jobs.len();
         drop(jobs);
+        if since_checkpoint >= CHECKPOINT_EVERY
+            && let Some(c) = &checkpoints
+        {
+            // Full channel: a checkpoint is already pending, which covers these commits too.
+            let _ = c.try_send(());
+            since_checkpoint = 0;
+        }
         // Hand each request its own results, in order.
         let mut rest = results.drain(..);
         for req in reqs {
@@ -316,6 +331,10 @@ pub(crate) async fn writer_loop(pool: Pool, mut rx: mpsc::Receiver<WriteReq>, ma
         }
     }
 }
+
+/// SQLite: wake the checkpointer after this many committed units (a gateway write adds about
+/// 15 WAL pages, so this is near SQLite's default of 1,000 pages between checkpoints).
+const CHECKPOINT_EVERY: usize = 64;
 
 const UPSERT_USER: &str = "INSERT INTO rm_user (id, user_name, user_name_lc, external_id, display_name, display_name_lc, active, version, resource, updated_us) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO UPDATE SET \
