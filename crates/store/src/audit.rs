@@ -366,107 +366,136 @@ pub(crate) struct Prepared {
     pub(crate) events: Vec<(Uuid, String, String)>,
 }
 
-/// Inserts a batch of prepared entries (`&[&Prepared]`) with one multi-row statement per table
-/// (four statements per batch, whatever its size), then advances the head. Runs inside the
-/// caller's transaction, which must hold the chain head (`$head_row`: its `seq` and `hash`).
-macro_rules! append_rows {
-    ($tx:ident, $head_row:expr, $batch:expr, $db:ty) => {{
-        let head_row = $head_row;
-        let mut seq: i64 = head_row.try_get("seq")?;
-        let mut prev: String = head_row.try_get("hash")?;
-        let ts_us = $crate::now_us();
-        let mut out = Vec::with_capacity($batch.len());
-        let mut rows: Vec<($crate::audit::AuditEntry, String)> = Vec::with_capacity($batch.len());
-        let mut targets: Vec<(String, i64)> = Vec::new();
-        let mut events: Vec<(String, i64, String, String)> = Vec::new();
-        for p in $batch.iter() {
-            seq += 1;
-            let mut entry = $crate::audit::AuditEntry {
-                seq,
-                ts_us,
-                actor: p.actor.clone(),
-                action: p.action.clone(),
-                targets: p.targets.clone(),
-                request_id: p.request_id.clone(),
-                correlation_ids: p.correlation_ids.clone(),
-                outcome: p.outcome.to_string(),
-                detail: p.detail.clone(),
-                prev_hash: prev.clone(),
-                hash: String::new(),
-            };
-            entry.hash = $crate::audit::entry_hash(&prev, &$crate::audit::canonical_entry_bytes(&entry))?;
-            let mut distinct: Vec<&String> = Vec::new();
-            for t in &entry.targets {
-                if !distinct.contains(&t) {
-                    distinct.push(t);
-                    targets.push((t.clone(), seq));
-                }
-            }
-            let mut ids = Vec::with_capacity(p.events.len());
-            for (id, kind, payload) in &p.events {
-                events.push((id.to_string(), seq, kind.clone(), payload.clone()));
-                ids.push(*id);
-            }
-            prev = entry.hash.clone();
-            out.push($crate::audit::Appended { seq, hash: entry.hash.clone(), event_ids: ids });
-            let detail = $crate::audit::canonical_json(&entry.detail);
-            rows.push((entry, detail));
-        }
-        let mut qb = sqlx::QueryBuilder::<$db>::new(
-            "INSERT INTO audit_log (seq, ts_us, actor, action, targets, request_id, correlation_ids, outcome, detail, prev_hash, hash) ",
-        );
-        let mut encoded = Vec::with_capacity(rows.len());
-        for (e, detail) in rows {
-            let t = serde_json::to_string(&e.targets)?;
-            let c = serde_json::to_string(&e.correlation_ids)?;
-            encoded.push((e, detail, t, c));
-        }
-        qb.push_values(encoded, |mut b, (e, detail, t, c)| {
-            b.push_bind(e.seq)
-                .push_bind(e.ts_us)
-                .push_bind(e.actor)
-                .push_bind(e.action)
-                .push_bind(t)
-                .push_bind(e.request_id)
-                .push_bind(c)
-                .push_bind(e.outcome)
-                .push_bind(detail)
-                .push_bind(e.prev_hash)
-                .push_bind(e.hash);
-        });
-        qb.build().execute(&mut *$tx).await?;
-        if !targets.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO audit_target (target, seq) ");
-            qb.push_values(targets, |mut b, (t, s)| {
-                b.push_bind(t).push_bind(s);
-            });
-            qb.build().execute(&mut *$tx).await?;
-        }
-        if !events.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<$db>::new(
-                "INSERT INTO outbox (id, audit_seq, kind, payload, state, attempts, next_attempt_us, created_us) ",
-            );
-            qb.push_values(events, |mut b, (id, s, kind, payload)| {
-                b.push_bind(id)
-                    .push_bind(s)
-                    .push_bind(kind)
-                    .push_bind(payload)
-                    .push_bind("pending")
-                    .push_bind(0i64)
-                    .push_bind(ts_us)
-                    .push_bind(ts_us);
-            });
-            qb.build().execute(&mut *$tx).await?;
-        }
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(seq)
-            .bind(&prev)
-            .execute(&mut *$tx)
-            .await?;
-        out
-    }};
+/// The rows a batch of prepared entries becomes once chained onto the head `(seq, hash)`:
+/// computed once, then written with bound parameters (PostgreSQL) or as encoded literals in one
+/// multi-statement script (SQLite, see `write.rs`).
+pub(crate) struct AppendPlan {
+    pub(crate) ts_us: i64,
+    /// Per entry: the entry, its canonical detail, its targets and correlation ids as JSON.
+    pub(crate) rows: Vec<(AuditEntry, String, String, String)>,
+    /// `(target, seq)`, distinct per entry.
+    pub(crate) targets: Vec<(String, i64)>,
+    /// `(event id, seq, kind, payload)`.
+    pub(crate) events: Vec<(String, i64, String, String)>,
+    /// The new head.
+    pub(crate) head_seq: i64,
+    pub(crate) head_hash: String,
+    pub(crate) appended: Vec<Appended>,
 }
-pub(crate) use append_rows;
+
+pub(crate) fn plan_append(seq: i64, prev: String, batch: &[&Prepared]) -> Result<AppendPlan> {
+    let mut seq = seq;
+    let mut prev = prev;
+    let ts_us = crate::now_us();
+    let mut plan = AppendPlan {
+        ts_us,
+        rows: Vec::with_capacity(batch.len()),
+        targets: Vec::new(),
+        events: Vec::new(),
+        head_seq: seq,
+        head_hash: String::new(),
+        appended: Vec::with_capacity(batch.len()),
+    };
+    for p in batch {
+        seq += 1;
+        let mut entry = AuditEntry {
+            seq,
+            ts_us,
+            actor: p.actor.clone(),
+            action: p.action.clone(),
+            targets: p.targets.clone(),
+            request_id: p.request_id.clone(),
+            correlation_ids: p.correlation_ids.clone(),
+            outcome: p.outcome.to_string(),
+            detail: p.detail.clone(),
+            prev_hash: prev.clone(),
+            hash: String::new(),
+        };
+        entry.hash = entry_hash(&prev, &canonical_entry_bytes(&entry))?;
+        let mut distinct: Vec<&String> = Vec::new();
+        for t in &entry.targets {
+            if !distinct.contains(&t) {
+                distinct.push(t);
+                plan.targets.push((t.clone(), seq));
+            }
+        }
+        let mut ids = Vec::with_capacity(p.events.len());
+        for (id, kind, payload) in &p.events {
+            plan.events
+                .push((id.to_string(), seq, kind.clone(), payload.clone()));
+            ids.push(*id);
+        }
+        prev = entry.hash.clone();
+        plan.appended.push(Appended {
+            seq,
+            hash: entry.hash.clone(),
+            event_ids: ids,
+        });
+        let detail = canonical_json(&entry.detail);
+        let t = serde_json::to_string(&entry.targets)?;
+        let c = serde_json::to_string(&entry.correlation_ids)?;
+        plan.rows.push((entry, detail, t, c));
+    }
+    plan.head_seq = seq;
+    plan.head_hash = prev;
+    Ok(plan)
+}
+
+/// Writes a plan with one multi-row statement per table (four statements per batch, whatever
+/// its size) and bound parameters, inside the caller's PostgreSQL transaction.
+pub(crate) async fn write_plan_pg(
+    tx: &mut sqlx::PgConnection,
+    plan: AppendPlan,
+) -> Result<Vec<Appended>> {
+    let ts_us = plan.ts_us;
+    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+        "INSERT INTO audit_log (seq, ts_us, actor, action, targets, request_id, correlation_ids, outcome, detail, prev_hash, hash) ",
+    );
+    qb.push_values(plan.rows, |mut b, (e, detail, t, c)| {
+        b.push_bind(e.seq)
+            .push_bind(e.ts_us)
+            .push_bind(e.actor)
+            .push_bind(e.action)
+            .push_bind(t)
+            .push_bind(e.request_id)
+            .push_bind(c)
+            .push_bind(e.outcome)
+            .push_bind(detail)
+            .push_bind(e.prev_hash)
+            .push_bind(e.hash);
+    });
+    qb.build().execute(&mut *tx).await?;
+    if !plan.targets.is_empty() {
+        let mut qb =
+            sqlx::QueryBuilder::<sqlx::Postgres>::new("INSERT INTO audit_target (target, seq) ");
+        qb.push_values(plan.targets, |mut b, (t, s)| {
+            b.push_bind(t).push_bind(s);
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    if !plan.events.is_empty() {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO outbox (id, audit_seq, kind, payload, state, attempts, next_attempt_us, created_us) ",
+        );
+        qb.push_values(plan.events, |mut b, (id, s, kind, payload)| {
+            b.push_bind(id)
+                .push_bind(s)
+                .push_bind(kind)
+                .push_bind(payload)
+                .push_bind("pending")
+                .push_bind(0i64)
+                .push_bind(ts_us)
+                .push_bind(ts_us);
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(plan.head_seq)
+        .bind(&plan.head_hash)
+        .execute(&mut *tx)
+        .await?;
+    Ok(plan.appended)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Reads.

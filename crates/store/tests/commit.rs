@@ -18,6 +18,7 @@ both_backends!(
     commit_all_failing_unit_does_not_take_others_down,
     concurrent_commits_share_one_chain,
     joined_reads_fold_emails,
+    values_round_trip_exactly,
 );
 
 fn user(id: &str, emails: &[&str]) -> UserRecord {
@@ -331,4 +332,75 @@ async fn joined_reads_fold_emails(db: &TestDb) {
         .unwrap();
     assert_eq!(b.len(), 1);
     assert!(b[0].emails.is_empty());
+}
+
+/// Values that would break SQL built from text (quotes, comment markers, NUL, non-ASCII,
+/// integer extremes) are stored and read back exactly, through both backends' write paths.
+async fn values_round_trip_exactly(db: &TestDb) {
+    let s = &db.store;
+    // PostgreSQL text cannot hold NUL at all (a limit of the server, not of the store).
+    let nasty = match db.raw {
+        Raw::Sqlite(_) => "o'brien\"; DROP TABLE rm_user; -- \u{0} ünïcødé 🙂",
+        Raw::Postgres(_) => "o'brien\"; DROP TABLE rm_user; -- ünïcødé 🙂",
+    };
+    let mut u = user("o'brien", &[nasty, "x'y@example.com"]);
+    u.user_name = nasty.to_string();
+    u.display_name = Some(format!("{nasty} display"));
+    u.external_id = None;
+    u.version = i64::MAX;
+    u.updated_us = i64::MIN;
+    u.resource = json!({"id": "o'brien", "title": nasty});
+    let rec = IdempotencyRecord {
+        key: nasty.into(),
+        request_hash: "h'".into(),
+        status: -1,
+        response: nasty.into(),
+        created_us: i64::MIN,
+        expires_us: i64::MAX,
+    };
+    let done = s
+        .commit(
+            Commit::new()
+                .change(Change::UpsertUser(u.clone()))
+                .change(Change::PutIdempotency(rec.clone()))
+                .change(Change::PutCheckpoint {
+                    name: nasty.into(),
+                    state: json!({"cursor": nasty}),
+                })
+                .audit(
+                    NewEntry::new(nasty, "scim.user.patch", Outcome::Success)
+                        .target(nasty)
+                        .detail(json!({"note": nasty})),
+                    vec![NewEvent::new(nasty, json!({"id": nasty}))],
+                ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.affected, vec![1, 1, 1]);
+    assert_eq!(s.get_user("o'brien").await.unwrap().unwrap(), u);
+    assert_eq!(
+        s.find_users(&UserLookup::UserName(nasty.to_uppercase()))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(s.idempotency_get(nasty, 0).await.unwrap(), Some(rec));
+    assert_eq!(
+        s.reconcile_checkpoint(nasty).await.unwrap(),
+        Some(json!({"cursor": nasty}))
+    );
+    let e = s.entry(1).await.unwrap().unwrap();
+    assert_eq!(
+        (e.actor.as_str(), e.targets.clone()),
+        (nasty, vec![nasty.to_string()])
+    );
+    assert_eq!(e.detail, json!({"note": nasty}));
+    let ev = s.events_for_entry(1).await.unwrap();
+    assert_eq!(
+        (ev[0].kind.as_str(), ev[0].payload.clone()),
+        (nasty, json!({"id": nasty}))
+    );
+    assert!(s.verify().await.unwrap().is_ok());
+    assert_eq!(db.count("SELECT COUNT(*) FROM rm_user").await, 1);
 }
