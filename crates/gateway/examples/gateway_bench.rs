@@ -7,6 +7,13 @@
 //!    PATCH sent to the emulator directly; and a GET by id from the read model against a GET
 //!    from the emulator.
 //! 2. Filtered `userName eq` reads per second (32 concurrent clients).
+//!
+//! The direct and the gateway PATCH runs work on two disjoint halves of the sampled users: a
+//! direct PATCH bumps the user's Genesys version behind the gateway's back, so reusing those
+//! users would make every gateway PATCH's first attempt per user a version conflict (re-read
+//! and re-apply: three Genesys calls instead of one), which is not the steady state measured.
+//! It also prints the load average and the disk's `fdatasync` latency in the store's directory
+//! (the floor of a durable commit), since both vary on a shared machine.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,6 +64,24 @@ where
         }
     }
     (lat, errors)
+}
+
+/// `fdatasync` latency (p50, p99 in ms) of 4 KiB writes in `dir`: what one durable commit costs
+/// at least on this disk right now.
+fn fsync_probe(dir: &std::path::Path) -> std::io::Result<(f64, f64)> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::File::create(dir.join("fsync-probe"))?;
+    let page = [7u8; 4096];
+    let mut lat = Vec::with_capacity(200);
+    for i in 0..200u64 {
+        f.seek(SeekFrom::Start((i % 64) * 4096))?;
+        f.write_all(&page)?;
+        let t = Instant::now();
+        f.sync_data()?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    std::fs::remove_file(dir.join("fsync-probe"))?;
+    Ok((pct(&mut lat, 0.50), pct(&mut lat, 0.99)))
 }
 
 fn report(name: &str, lat: &mut [f64], errors: usize) -> (f64, f64) {
@@ -149,6 +174,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "gateway {gw_base}; emulator {emu_base}; {} users in the org sample; {n} requests per run",
         users.len()
     );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let (f50, f99) = fsync_probe(dir.path())?;
+    println!(
+        "load average {}; fdatasync in the store's directory p50 {f50:.3} ms, p99 {f99:.3} ms",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    // Disjoint halves for the direct and the gateway PATCH runs (see the module comment).
+    if users.len() < 2 {
+        return Err("the org sample needs at least two users".into());
+    }
+    let (first, second) = users.split_at(users.len() / 2);
+    let direct_users = Arc::new(first.to_vec());
+    let gateway_users = Arc::new(second.to_vec());
 
     let rate: u64 = std::env::args()
         .nth(2)
@@ -172,7 +213,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut direct, e1) = {
         let (http, users, base, tok) = (
             http.clone(),
-            users.clone(),
+            direct_users.clone(),
             emu_base.clone(),
             emu_token.clone(),
         );
@@ -192,7 +233,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await
     };
     let (mut via, e2) = {
-        let (http, users, base) = (http.clone(), users.clone(), gw_base.clone());
+        let (http, users, base) = (http.clone(), gateway_users.clone(), gw_base.clone());
         paced(n, rate, move |i| {
             let (http, users, base) = (http.clone(), users.clone(), base.clone());
             let body = patch(format!("via {i}"));

@@ -55,7 +55,8 @@ fn lower_value(item: &mut Value) {
 fn strings(v: &mut Value, cfg: &NormalizeConfig) {
     match v {
         Value::String(s) => {
-            let mut out: String = if cfg.unicode_nfc {
+            // Most strings are already NFC (all ASCII ones are): keep them without re-collecting.
+            let mut out: String = if cfg.unicode_nfc && !unicode_normalization::is_nfc(s) {
                 s.nfc().collect()
             } else {
                 std::mem::take(s)

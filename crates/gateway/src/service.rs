@@ -16,7 +16,8 @@ use gcprov_scim::query::{self, Paging, Projection, SortOrder};
 use gcprov_scim::schema::defs;
 use gcprov_scim::{CompiledFilter, PatchRequest, Resource, ScimType};
 use gcprov_store::{
-    EmailRecord, GroupRecord, NewEntry, NewEvent, Outcome, Store, UserLookup, UserRecord,
+    Change, Commit, EmailRecord, GroupRecord, NewEntry, NewEvent, Outcome, Store, UserLookup,
+    UserRecord,
 };
 use serde_json::{Map, Value, json};
 use tokio::sync::{RwLock, Semaphore};
@@ -192,6 +193,9 @@ impl Call {
 struct Trace {
     calls: Vec<Call>,
     policy: Option<Value>,
+    /// Read-model changes of this request, committed in one transaction with its audit entry
+    /// (so the entry never describes a change that was not stored, and vice versa).
+    staged: Vec<Change>,
 }
 
 impl Trace {
@@ -672,6 +676,7 @@ impl Service {
 
     // ------------------------------------------------------------------ audit
 
+    /// Audits a request (a failure is logged; see [`Service::audit_commit`]).
     #[allow(clippy::too_many_arguments)]
     async fn audit(
         &self,
@@ -683,6 +688,25 @@ impl Service {
         extra: Value,
         event: Option<(&str, Value)>,
     ) {
+        let _ = self
+            .audit_commit(ctx, action, outcome, target, trace, extra, event)
+            .await;
+    }
+
+    /// Audits a request, committing its staged read-model changes (if any) in the same
+    /// transaction. A failure is logged; it is returned only when it also lost staged changes
+    /// (the caller then answers 503 instead of claiming success).
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_commit(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        outcome: Outcome,
+        target: Option<&str>,
+        trace: &Trace,
+        extra: Value,
+        event: Option<(&str, Value)>,
+    ) -> Result<(), GwError> {
         let mut entry = NewEntry::new(ctx.caller.name.clone(), action, outcome)
             .request_id(ctx.request_id.clone());
         if let Some(t) = target {
@@ -710,10 +734,19 @@ impl Service {
             Some((kind, payload)) => vec![NewEvent::new(kind, payload)],
             None => Vec::new(),
         };
-        if let Err(e) = self.store.append(entry, events).await {
+        // The request's read-model changes commit with its entry, in one transaction.
+        let commit = Commit {
+            changes: trace.staged.clone(),
+            audit: Some((entry, events)),
+        };
+        if let Err(e) = self.store.commit(commit).await {
             metrics::counter!("gcprov_gateway_audit_failures_total").increment(1);
             tracing::error!(error = %e, request_id = %ctx.request_id, "audit append failed");
+            if !trace.staged.is_empty() {
+                return Err(store_err(e));
+            }
         }
+        Ok(())
     }
 
     async fn audit_failure(
@@ -1012,7 +1045,7 @@ impl Service {
         let r = self.create_user_inner(ctx, body, &mut trace).await;
         match r {
             Ok((id, v, adopted)) => {
-                self.audit(
+                self.audit_commit(
                     ctx,
                     if adopted {
                         "scim.user.adopt"
@@ -1025,7 +1058,7 @@ impl Service {
                     json!({"status": 201}),
                     Some(("scim.user.created", json!({"id": id, "adopted": adopted}))),
                 )
-                .await;
+                .await?;
                 self.respond(Kind::User, 201, v, p).await
             }
             Err(e) => {
@@ -1097,7 +1130,7 @@ impl Service {
             let id = uuid::Uuid::new_v4().to_string();
             trace.ok("scim.users.create", &id, true);
             let (rec, v) = self.user_record_local(&id, &res, 1);
-            self.store.upsert_user(&rec).await.map_err(store_err)?;
+            trace.staged.push(Change::UpsertUser(rec));
             return Ok((id, v, false));
         }
         // A soft-deleted Genesys user with this userName is restored instead of duplicated.
@@ -1134,8 +1167,9 @@ impl Service {
             Ok(v) => {
                 let (rec, val) = self.user_from_genesys(&v)?;
                 trace.ok("scim.users.create", &rec.id, false);
-                self.store.upsert_user(&rec).await.map_err(store_err)?;
-                Ok((rec.id, val, false))
+                let id = rec.id.clone();
+                trace.staged.push(Change::UpsertUser(rec));
+                Ok((id, val, false))
             }
             Err(e) if e.is_conflict() => {
                 trace.err("scim.users.create", &user_name, &e);
@@ -1192,7 +1226,7 @@ impl Service {
             Ok(v) => {
                 trace.ok("scim.users.replace", id, false);
                 let (rec, val) = self.user_from_genesys(&v)?;
-                self.store.upsert_user(&rec).await.map_err(store_err)?;
+                trace.staged.push(Change::UpsertUser(rec));
                 Ok(val)
             }
             Err(e) => {
@@ -1226,7 +1260,7 @@ impl Service {
         if self.shadow() {
             trace.ok("scim.users.replace", id, true);
             let (rec, v) = self.user_record_local(id, &res, cur.version + 1);
-            self.store.upsert_user(&rec).await.map_err(store_err)?;
+            trace.staged.push(Change::UpsertUser(rec));
             return Ok(v);
         }
         self.put_genesys_user(id, &g, None, trace).await
@@ -1308,7 +1342,7 @@ impl Service {
             if self.shadow() {
                 trace.ok("scim.users.replace", id, true);
                 let (rec, v) = self.user_record_local(id, &new, cur.version + 1);
-                self.store.upsert_user(&rec).await.map_err(store_err)?;
+                trace.staged.push(Change::UpsertUser(rec));
                 return Ok(v);
             }
             let genesys_etag = format!("\"{}\"", etag_tag(&cur_etag));
@@ -1320,7 +1354,7 @@ impl Service {
                 Ok(v) => {
                     trace.ok("scim.users.replace", id, false);
                     let (rec, val) = self.user_from_genesys(&v)?;
-                    self.store.upsert_user(&rec).await.map_err(store_err)?;
+                    trace.staged.push(Change::UpsertUser(rec));
                     return Ok(val);
                 }
                 Err(e)
@@ -1431,7 +1465,7 @@ impl Service {
                     Kind::User => "scim.user.updated",
                     Kind::Group => "scim.group.updated",
                 };
-                self.audit(
+                self.audit_commit(
                     ctx,
                     action,
                     Outcome::Success,
@@ -1440,7 +1474,7 @@ impl Service {
                     json!({"status": 200}),
                     Some((event, json!({"id": id}))),
                 )
-                .await;
+                .await?;
                 self.respond(kind, 200, v, p).await
             }
             Err(e) => {
@@ -1463,7 +1497,7 @@ impl Service {
         if self.shadow() {
             self.drop_from_groups(id, &groups).await?;
             trace.ok("scim.users.delete", id, true);
-            self.store.delete_user(id).await.map_err(store_err)?;
+            trace.staged.push(Change::DeleteUser(id.to_string()));
             return Ok(());
         }
         match self.genesys.scim_delete_user(id, if_match).await {
@@ -1474,7 +1508,7 @@ impl Service {
                 return Err(from_genesys(&e, self.retry_after()));
             }
         }
-        self.store.delete_user(id).await.map_err(store_err)?;
+        trace.staged.push(Change::DeleteUser(id.to_string()));
         self.members.write().await.remove_user(id);
 
         self.drop_from_groups(id, &groups).await?;
@@ -1612,9 +1646,9 @@ impl Service {
         .await;
         match r {
             Ok(()) => {
-                self.audit(ctx, "scim.user.delete", Outcome::Success, Some(id), &trace,
+                self.audit_commit(ctx, "scim.user.delete", Outcome::Success, Some(id), &trace,
                     json!({"status": 204, "onDelete": format!("{:?}", self.cfg.users.on_delete).to_lowercase()}),
-                    Some(("scim.user.deleted", json!({"id": id})))).await;
+                    Some(("scim.user.deleted", json!({"id": id})))).await?;
                 Ok(Reply::empty(204))
             }
             Err(e) => {

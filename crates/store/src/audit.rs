@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::db::{Pool, Store, dispatch};
+use crate::db::{Store, dispatch};
 use crate::error::{Result, StoreError};
 use crate::redact::check_no_secrets;
 
@@ -355,181 +354,147 @@ pub fn entry_hash(prev_hash_hex: &str, canonical: &[u8]) -> Result<String> {
 // ---------------------------------------------------------------------------------------------
 // Group-commit writer.
 
+/// An entry checked, redacted and encoded by the caller, ready for the writer.
 pub(crate) struct Prepared {
-    actor: String,
-    action: String,
-    targets: Vec<String>,
-    request_id: Option<String>,
-    correlation_ids: Vec<String>,
-    outcome: &'static str,
-    detail: Value,
-    events: Vec<(Uuid, String, String)>,
+    pub(crate) actor: String,
+    pub(crate) action: String,
+    pub(crate) targets: Vec<String>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) correlation_ids: Vec<String>,
+    pub(crate) outcome: &'static str,
+    pub(crate) detail: Value,
+    pub(crate) events: Vec<(Uuid, String, String)>,
 }
 
-pub(crate) struct AppendReq {
-    prepared: Prepared,
-    reply: oneshot::Sender<Result<Appended>>,
+/// The rows a batch of prepared entries becomes once chained onto the head `(seq, hash)`:
+/// computed once, then written with bound parameters (PostgreSQL) or as encoded literals in one
+/// multi-statement script (SQLite, see `write.rs`).
+pub(crate) struct AppendPlan {
+    pub(crate) ts_us: i64,
+    /// Per entry: the entry, its canonical detail, its targets and correlation ids as JSON.
+    pub(crate) rows: Vec<(AuditEntry, String, String, String)>,
+    /// `(target, seq)`, distinct per entry.
+    pub(crate) targets: Vec<(String, i64)>,
+    /// `(event id, seq, kind, payload)`.
+    pub(crate) events: Vec<(String, i64, String, String)>,
+    /// The new head.
+    pub(crate) head_seq: i64,
+    pub(crate) head_hash: String,
+    pub(crate) appended: Vec<Appended>,
 }
 
-/// Drains concurrent appends into one transaction each round: every append in a batch commits
-/// (and is fsynced) before any of them is acknowledged, so durability per acknowledged append
-/// holds while fsyncs are shared.
-pub(crate) async fn writer_loop(pool: Pool, mut rx: mpsc::Receiver<AppendReq>, max_batch: usize) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        // Appenders woken by the previous batch's acknowledgement may not have re-queued yet:
-        // give them a moment (two scheduler yields, microseconds against a millisecond fsync)
-        // so they share this commit instead of waiting for the next one.
-        for _ in 0..2 {
-            tokio::task::yield_now().await;
-        }
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
+pub(crate) fn plan_append(seq: i64, prev: String, batch: &[&Prepared]) -> Result<AppendPlan> {
+    let mut seq = seq;
+    let mut prev = prev;
+    let ts_us = crate::now_us();
+    let mut plan = AppendPlan {
+        ts_us,
+        rows: Vec::with_capacity(batch.len()),
+        targets: Vec::new(),
+        events: Vec::new(),
+        head_seq: seq,
+        head_hash: String::new(),
+        appended: Vec::with_capacity(batch.len()),
+    };
+    for p in batch {
+        seq += 1;
+        let mut entry = AuditEntry {
+            seq,
+            ts_us,
+            actor: p.actor.clone(),
+            action: p.action.clone(),
+            targets: p.targets.clone(),
+            request_id: p.request_id.clone(),
+            correlation_ids: p.correlation_ids.clone(),
+            outcome: p.outcome.to_string(),
+            detail: p.detail.clone(),
+            prev_hash: prev.clone(),
+            hash: String::new(),
+        };
+        entry.hash = entry_hash(&prev, &canonical_entry_bytes(&entry))?;
+        let mut distinct: Vec<&String> = Vec::new();
+        for t in &entry.targets {
+            if !distinct.contains(&t) {
+                distinct.push(t);
+                plan.targets.push((t.clone(), seq));
             }
         }
-        match append_batch(&pool, &batch).await {
-            Ok(results) => {
-                for (req, r) in batch.into_iter().zip(results) {
-                    let _ = req.reply.send(Ok(r));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, size = batch.len(), "audit append batch failed");
-                for req in batch {
-                    let _ = req.reply.send(Err(e.clone()));
-                }
-            }
+        let mut ids = Vec::with_capacity(p.events.len());
+        for (id, kind, payload) in &p.events {
+            plan.events
+                .push((id.to_string(), seq, kind.clone(), payload.clone()));
+            ids.push(*id);
         }
-    }
-}
-
-/// Inserts a batch with one multi-row statement per table (four statements per batch, whatever
-/// its size), then advances the head. Runs inside the caller's transaction.
-macro_rules! append_rows {
-    ($tx:ident, $head_row:expr, $batch:expr, $db:ty) => {{
-        let head_row = $head_row;
-        let mut seq: i64 = head_row.try_get("seq")?;
-        let mut prev: String = head_row.try_get("hash")?;
-        let ts_us = crate::now_us();
-        let mut out = Vec::with_capacity($batch.len());
-        let mut rows: Vec<(AuditEntry, String)> = Vec::with_capacity($batch.len());
-        let mut targets: Vec<(String, i64)> = Vec::new();
-        let mut events: Vec<(String, i64, String, String)> = Vec::new();
-        for req in $batch.iter() {
-            let p = &req.prepared;
-            seq += 1;
-            let mut entry = AuditEntry {
-                seq,
-                ts_us,
-                actor: p.actor.clone(),
-                action: p.action.clone(),
-                targets: p.targets.clone(),
-                request_id: p.request_id.clone(),
-                correlation_ids: p.correlation_ids.clone(),
-                outcome: p.outcome.to_string(),
-                detail: p.detail.clone(),
-                prev_hash: prev.clone(),
-                hash: String::new(),
-            };
-            entry.hash = entry_hash(&prev, &canonical_entry_bytes(&entry))?;
-            let mut distinct: Vec<&String> = Vec::new();
-            for t in &entry.targets {
-                if !distinct.contains(&t) {
-                    distinct.push(t);
-                    targets.push((t.clone(), seq));
-                }
-            }
-            let mut ids = Vec::with_capacity(p.events.len());
-            for (id, kind, payload) in &p.events {
-                events.push((id.to_string(), seq, kind.clone(), payload.clone()));
-                ids.push(*id);
-            }
-            prev = entry.hash.clone();
-            out.push(Appended { seq, hash: entry.hash.clone(), event_ids: ids });
-            let detail = canonical_json(&entry.detail);
-            rows.push((entry, detail));
-        }
-        let mut qb = sqlx::QueryBuilder::<$db>::new(
-            "INSERT INTO audit_log (seq, ts_us, actor, action, targets, request_id, correlation_ids, outcome, detail, prev_hash, hash) ",
-        );
-        let mut encoded = Vec::with_capacity(rows.len());
-        for (e, detail) in rows {
-            let t = serde_json::to_string(&e.targets)?;
-            let c = serde_json::to_string(&e.correlation_ids)?;
-            encoded.push((e, detail, t, c));
-        }
-        qb.push_values(encoded, |mut b, (e, detail, t, c)| {
-            b.push_bind(e.seq)
-                .push_bind(e.ts_us)
-                .push_bind(e.actor)
-                .push_bind(e.action)
-                .push_bind(t)
-                .push_bind(e.request_id)
-                .push_bind(c)
-                .push_bind(e.outcome)
-                .push_bind(detail)
-                .push_bind(e.prev_hash)
-                .push_bind(e.hash);
+        prev = entry.hash.clone();
+        plan.appended.push(Appended {
+            seq,
+            hash: entry.hash.clone(),
+            event_ids: ids,
         });
-        qb.build().execute(&mut *$tx).await?;
-        if !targets.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO audit_target (target, seq) ");
-            qb.push_values(targets, |mut b, (t, s)| {
-                b.push_bind(t).push_bind(s);
-            });
-            qb.build().execute(&mut *$tx).await?;
-        }
-        if !events.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<$db>::new(
-                "INSERT INTO outbox (id, audit_seq, kind, payload, state, attempts, next_attempt_us, created_us) ",
-            );
-            qb.push_values(events, |mut b, (id, s, kind, payload)| {
-                b.push_bind(id)
-                    .push_bind(s)
-                    .push_bind(kind)
-                    .push_bind(payload)
-                    .push_bind("pending")
-                    .push_bind(0i64)
-                    .push_bind(ts_us)
-                    .push_bind(ts_us);
-            });
-            qb.build().execute(&mut *$tx).await?;
-        }
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(seq)
-            .bind(&prev)
-            .execute(&mut *$tx)
-            .await?;
-        out
-    }};
+        let detail = canonical_json(&entry.detail);
+        let t = serde_json::to_string(&entry.targets)?;
+        let c = serde_json::to_string(&entry.correlation_ids)?;
+        plan.rows.push((entry, detail, t, c));
+    }
+    plan.head_seq = seq;
+    plan.head_hash = prev;
+    Ok(plan)
 }
 
-async fn append_batch(pool: &Pool, batch: &[AppendReq]) -> Result<Vec<Appended>> {
-    match pool {
-        Pool::Sqlite(p) => {
-            // BEGIN IMMEDIATE takes SQLite's write lock up front: other processes wait
-            // (busy timeout) and the head we read cannot move under us.
-            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-            let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
-            let out = append_rows!(tx, head, batch, sqlx::Sqlite);
-            tx.commit().await?;
-            Ok(out)
-        }
-        Pool::Postgres(p) => {
-            // The head row lock serialises appenders across connections and replicas: one chain.
-            let mut tx = p.begin().await?;
-            let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await?;
-            let out = append_rows!(tx, head, batch, sqlx::Postgres);
-            tx.commit().await?;
-            Ok(out)
-        }
+/// Writes a plan with one multi-row statement per table (four statements per batch, whatever
+/// its size) and bound parameters, inside the caller's PostgreSQL transaction.
+pub(crate) async fn write_plan_pg(
+    tx: &mut sqlx::PgConnection,
+    plan: AppendPlan,
+) -> Result<Vec<Appended>> {
+    let ts_us = plan.ts_us;
+    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+        "INSERT INTO audit_log (seq, ts_us, actor, action, targets, request_id, correlation_ids, outcome, detail, prev_hash, hash) ",
+    );
+    qb.push_values(plan.rows, |mut b, (e, detail, t, c)| {
+        b.push_bind(e.seq)
+            .push_bind(e.ts_us)
+            .push_bind(e.actor)
+            .push_bind(e.action)
+            .push_bind(t)
+            .push_bind(e.request_id)
+            .push_bind(c)
+            .push_bind(e.outcome)
+            .push_bind(detail)
+            .push_bind(e.prev_hash)
+            .push_bind(e.hash);
+    });
+    qb.build().execute(&mut *tx).await?;
+    if !plan.targets.is_empty() {
+        let mut qb =
+            sqlx::QueryBuilder::<sqlx::Postgres>::new("INSERT INTO audit_target (target, seq) ");
+        qb.push_values(plan.targets, |mut b, (t, s)| {
+            b.push_bind(t).push_bind(s);
+        });
+        qb.build().execute(&mut *tx).await?;
     }
+    if !plan.events.is_empty() {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO outbox (id, audit_seq, kind, payload, state, attempts, next_attempt_us, created_us) ",
+        );
+        qb.push_values(plan.events, |mut b, (id, s, kind, payload)| {
+            b.push_bind(id)
+                .push_bind(s)
+                .push_bind(kind)
+                .push_bind(payload)
+                .push_bind("pending")
+                .push_bind(0i64)
+                .push_bind(ts_us)
+                .push_bind(ts_us);
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(plan.head_seq)
+        .bind(&plan.head_hash)
+        .execute(&mut *tx)
+        .await?;
+    Ok(plan.appended)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -590,6 +555,17 @@ impl Store {
     /// Appends one audit entry and its outbox events in one transaction: both or neither.
     /// Returns once the transaction is durable. Concurrent calls are group-committed.
     pub async fn append(&self, entry: NewEntry, events: Vec<NewEvent>) -> Result<Appended> {
+        let prepared = self.prepare_entry(entry, events)?;
+        let done = self
+            .submit_one(crate::write::Job::audit_only(prepared))
+            .await?;
+        done.appended
+            .ok_or_else(|| StoreError::Corrupt("the writer returned no audit entry".into()))
+    }
+
+    /// Checks an entry and its events (secrets, required fields), redacts the detail and
+    /// encodes the event payloads, before anything is queued for the writer.
+    pub(crate) fn prepare_entry(&self, entry: NewEntry, events: Vec<NewEvent>) -> Result<Prepared> {
         check_no_secrets(&entry.detail)?;
         let mut detail = entry.detail;
         self.inner.redactor.redact(&mut detail);
@@ -606,26 +582,16 @@ impl Store {
         if entry.actor.is_empty() || entry.action.is_empty() {
             return Err(StoreError::Invalid("actor and action are required".into()));
         }
-        let (tx, rx) = oneshot::channel();
-        let req = AppendReq {
-            prepared: Prepared {
-                actor: entry.actor,
-                action: entry.action,
-                targets: entry.targets,
-                request_id: entry.request_id,
-                correlation_ids: entry.correlation_ids,
-                outcome: entry.outcome.as_str(),
-                detail,
-                events: evs,
-            },
-            reply: tx,
-        };
-        self.inner
-            .writer
-            .send(req)
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        rx.await.map_err(|_| StoreError::WriterStopped)?
+        Ok(Prepared {
+            actor: entry.actor,
+            action: entry.action,
+            targets: entry.targets,
+            request_id: entry.request_id,
+            correlation_ids: entry.correlation_ids,
+            outcome: entry.outcome.as_str(),
+            detail,
+            events: evs,
+        })
     }
 
     /// The chain head: the last seq and its hash (`0` and [`GENESIS_HASH`] when empty).

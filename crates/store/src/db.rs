@@ -12,9 +12,9 @@ use sqlx::sqlite::{
 };
 use tokio::sync::mpsc;
 
-use crate::audit::{AppendReq, writer_loop};
 use crate::error::{Result, StoreError};
 use crate::redact::{FieldRedactor, Redact};
+use crate::write::{WriteReq, writer_loop};
 
 /// The newest schema version this binary knows. A database at a newer version is refused.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -143,7 +143,10 @@ pub struct Store {
 
 pub(crate) struct Inner {
     pub(crate) pool: Pool,
-    pub(crate) writer: mpsc::Sender<AppendReq>,
+    /// The writer task's own connection (also used by the few writes outside it: outbox
+    /// claims and marks, which must return rows to their caller).
+    pub(crate) writer_pool: Pool,
+    pub(crate) writer: mpsc::Sender<WriteReq>,
     pub(crate) redactor: Arc<dyn Redact>,
 }
 
@@ -161,19 +164,36 @@ impl Store {
     /// use the store from the runtime that opened it.
     pub async fn open(opts: StoreOptions) -> Result<Store> {
         let url = opts.url.trim();
-        let pool = if url.starts_with("sqlite:") {
-            Pool::Sqlite(open_sqlite(url, &opts).await?)
+        // Reads use `pool`; every write of this process goes through the writer task, which
+        // owns a one-connection pool of its own (so readers never delay a commit, and nothing in
+        // the process contends for SQLite's write lock).
+        let (pool, writer_pool, checkpoints) = if url.starts_with("sqlite:") {
+            let reads = open_sqlite(url, &opts, opts.max_connections.unwrap_or(4), false).await?;
+            migrate(&Pool::Sqlite(reads.clone())).await?;
+            let writes = open_sqlite(url, &opts, 1, true).await?;
+            // WAL checkpoints run beside the writer, not inside its commits (see checkpointer).
+            let (ckpt_tx, ckpt_rx) = mpsc::channel(1);
+            tokio::spawn(checkpointer(reads.clone(), ckpt_rx));
+            (Pool::Sqlite(reads), Pool::Sqlite(writes), Some(ckpt_tx))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Pool::Postgres(open_postgres(url, &opts).await?)
+            let reads = open_postgres(url, &opts, opts.max_connections.unwrap_or(8)).await?;
+            migrate(&Pool::Postgres(reads.clone())).await?;
+            let writes = open_postgres(url, &opts, 1).await?;
+            (Pool::Postgres(reads), Pool::Postgres(writes), None)
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        migrate(&pool).await?;
         let (tx, rx) = mpsc::channel(opts.max_batch.max(1) * 4);
-        tokio::spawn(writer_loop(pool.clone(), rx, opts.max_batch.max(1)));
+        tokio::spawn(writer_loop(
+            writer_pool.clone(),
+            rx,
+            opts.max_batch.max(1),
+            checkpoints,
+        ));
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
+                writer_pool,
                 writer: tx,
                 redactor: opts.redactor,
             }),
@@ -196,6 +216,12 @@ impl Store {
         &self.inner.pool
     }
 
+    /// The writer's connection, for the outbox writes that return rows to their caller: they
+    /// queue for that connection instead of contending for SQLite's write lock.
+    pub(crate) fn write_pool(&self) -> &Pool {
+        &self.inner.writer_pool
+    }
+
     /// The schema version recorded in the database.
     pub async fn schema_version(&self) -> Result<i64> {
         dispatch!(self.pool(), p => {
@@ -208,11 +234,29 @@ impl Store {
 
     /// Closes the pool; pending appends already acknowledged are durable.
     pub async fn close(&self) {
-        dispatch!(self.pool(), p => p.close().await)
+        dispatch!(self.pool(), p => p.close().await);
+        dispatch!(&self.inner.writer_pool, p => p.close().await)
     }
 }
 
-async fn open_sqlite(url: &str, opts: &StoreOptions) -> Result<SqlitePool> {
+/// Copies the WAL back into the database file (`PRAGMA wal_checkpoint(PASSIVE)`) whenever the
+/// writer asks, on a read connection. SQLite would otherwise run the checkpoint inside the
+/// commit that crosses `wal_autocheckpoint` pages: that one commit (and every request waiting
+/// on it) would also pay for copying ~1,000 pages and two more fsyncs. A passive checkpoint
+/// never blocks the writer or readers. Ends when the writer ends (its sender is dropped).
+async fn checkpointer(pool: SqlitePool, mut wake: mpsc::Receiver<()>) {
+    while wake.recv().await.is_some() {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, "WAL checkpoint skipped");
+        }
+    }
+}
+
+/// `writer`: the writer task's own connection, which does not checkpoint on commit.
+async fn open_sqlite(url: &str, opts: &StoreOptions, max: u32, writer: bool) -> Result<SqlitePool> {
     let co =
         SqliteConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
     let file = co.get_filename().to_path_buf();
@@ -240,14 +284,22 @@ async fn open_sqlite(url: &str, opts: &StoreOptions) -> Result<SqlitePool> {
         })
         .busy_timeout(opts.busy_timeout)
         .foreign_keys(true);
+    let co = if writer {
+        co.pragma("wal_autocheckpoint", "0")
+    } else {
+        co
+    };
     let pool = SqlitePoolOptions::new()
-        .max_connections(opts.max_connections.unwrap_or(4))
+        .max_connections(max)
+        // A pooled SQLite connection is a local file handle, not a socket that can go stale:
+        // pinging it before every use would cost a round trip to its worker thread per query.
+        .test_before_acquire(false)
         .connect_with(co)
         .await?;
     Ok(pool)
 }
 
-async fn open_postgres(url: &str, opts: &StoreOptions) -> Result<PgPool> {
+async fn open_postgres(url: &str, opts: &StoreOptions, max: u32) -> Result<PgPool> {
     let mut co =
         PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(redact_url_err(&e)))?;
     co = co.application_name("gcprov");
@@ -263,7 +315,7 @@ async fn open_postgres(url: &str, opts: &StoreOptions) -> Result<PgPool> {
         co = co.options([("search_path", schema.as_str())]);
     }
     let pool = PgPoolOptions::new()
-        .max_connections(opts.max_connections.unwrap_or(8))
+        .max_connections(max)
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(co)
         .await?;

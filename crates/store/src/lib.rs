@@ -13,6 +13,7 @@ pub mod export;
 mod outbox;
 mod records;
 mod redact;
+mod write;
 
 pub use audit::{
     Appended, AuditEntry, AuditQuery, Checkpoint, GENESIS_HASH, NewEntry, NewEvent, Outcome,
@@ -25,6 +26,7 @@ pub use records::{
     EmailRecord, GroupRecord, IdempotencyRecord, IdentityLink, UserLookup, UserRecord,
 };
 pub use redact::{FieldRedactor, Redact, check_no_secrets};
+pub use write::{Change, Commit, Committed};
 
 /// Microseconds since the Unix epoch for a timestamp (the unit every time column uses).
 pub fn to_us(t: time::OffsetDateTime) -> i64 {

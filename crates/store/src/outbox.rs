@@ -120,7 +120,7 @@ impl Store {
     ) -> Result<Vec<OutboxEvent>> {
         let now = crate::now_us();
         let until = now.saturating_add(lease.as_micros().min(i64::MAX as u128) as i64);
-        let evs = match self.pool() {
+        let evs = match self.write_pool() {
             Pool::Sqlite(p) => {
                 // A single UPDATE is atomic under SQLite's one-writer lock.
                 let rows = sqlx::query(
@@ -168,7 +168,7 @@ impl Store {
     /// Marks an event delivered. Returns false when `worker` no longer holds it.
     pub async fn mark_delivered(&self, id: Uuid, worker: &str) -> Result<bool> {
         let now = crate::now_us();
-        dispatch!(self.pool(), p => {
+        dispatch!(self.write_pool(), p => {
             let r = sqlx::query(
                 "UPDATE outbox SET state = 'delivered', delivered_us = $1, locked_until_us = NULL, \
                  locked_by = NULL, last_error = NULL WHERE id = $2 AND locked_by = $3 AND state = 'pending'",
@@ -200,7 +200,7 @@ impl Store {
         };
         let sinks = serde_json::to_string(delivered_sinks)?;
         let err: String = error.chars().take(1000).collect();
-        dispatch!(self.pool(), p => {
+        dispatch!(self.write_pool(), p => {
             let r = sqlx::query(
                 "UPDATE outbox SET state = $1, attempts = attempts + 1, next_attempt_us = $2, \
                  locked_until_us = NULL, locked_by = NULL, last_error = $3, delivered_sinks = $4 \
@@ -289,7 +289,7 @@ impl Store {
     pub async fn retry_event(&self, id: &str) -> Result<bool> {
         let id = parse_id(id)?;
         let now = crate::now_us();
-        dispatch!(self.pool(), p => {
+        dispatch!(self.write_pool(), p => {
             let r = sqlx::query(
                 "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_us = $1, \
                  locked_until_us = NULL, locked_by = NULL WHERE id = $2 AND state IN ('dead', 'pending')",
@@ -305,7 +305,7 @@ impl Store {
     /// Requeues every dead event; returns how many.
     pub async fn retry_all_dead(&self) -> Result<u64> {
         let now = crate::now_us();
-        dispatch!(self.pool(), p => {
+        dispatch!(self.write_pool(), p => {
             let r = sqlx::query(
                 "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_us = $1, \
                  locked_until_us = NULL, locked_by = NULL WHERE state = 'dead'",
@@ -319,7 +319,7 @@ impl Store {
 
     /// Deletes delivered events delivered before `before_us`; returns how many.
     pub async fn purge_delivered_before(&self, before_us: i64) -> Result<u64> {
-        dispatch!(self.pool(), p => {
+        dispatch!(self.write_pool(), p => {
             let r = sqlx::query("DELETE FROM outbox WHERE state = 'delivered' AND delivered_us < $1")
                 .bind(before_us)
                 .execute(p)
@@ -330,7 +330,7 @@ impl Store {
 
     /// Deletes every dead event; returns how many.
     pub async fn purge_dead(&self) -> Result<u64> {
-        dispatch!(self.pool(), p => {
+        dispatch!(self.write_pool(), p => {
             let r = sqlx::query("DELETE FROM outbox WHERE state = 'dead'").execute(p).await?;
             Ok(r.rows_affected())
         })

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::db::{Pool, Store, dispatch};
+use crate::db::{Store, dispatch};
 use crate::error::{Result, StoreError};
+use crate::write::Change;
 
 /// A stored response to an incoming request with an idempotency key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +103,46 @@ macro_rules! user_base {
     }};
 }
 
+/// The user query with its emails joined, for a `WHERE` condition on `u` (a literal, so the SQL
+/// stays a `&'static str`).
+macro_rules! users_joined {
+    ($cond:literal) => {
+        concat!(
+            "SELECT u.id, u.user_name, u.external_id, u.display_name, u.active, u.version, u.resource, u.updated_us, ",
+            "e.value AS e_value, e.type AS e_type, e.is_primary AS e_primary ",
+            "FROM rm_user u LEFT JOIN rm_user_email e ON e.user_id = u.id WHERE ",
+            $cond,
+            " ORDER BY u.id, e.is_primary DESC, e.value_lc"
+        )
+    };
+}
+
+/// Folds joined rows (ordered by user id, one row per email or one with NULL email columns)
+/// into users with their emails; each user's resource JSON is parsed once.
+macro_rules! users_from_rows {
+    ($rows:expr) => {{
+        let mut users: Vec<UserRecord> = Vec::new();
+        for r in $rows.iter() {
+            let same = match users.last() {
+                Some(last) => r.try_get::<&str, _>("id")? == last.id,
+                None => false,
+            };
+            if !same {
+                users.push(user_base!(r));
+            }
+            let value: Option<String> = r.try_get("e_value")?;
+            if let (Some(value), Some(u)) = (value, users.last_mut()) {
+                u.emails.push(EmailRecord {
+                    value,
+                    kind: r.try_get("e_type")?,
+                    primary: r.try_get::<Option<bool>, _>("e_primary")?.unwrap_or(false),
+                });
+            }
+        }
+        users
+    }};
+}
+
 macro_rules! group_base {
     ($r:expr) => {{
         let r = &$r;
@@ -118,45 +159,13 @@ macro_rules! group_base {
     }};
 }
 
-macro_rules! begin_write {
-    ($pool:expr, $tx:ident => $body:block) => {
-        match $pool {
-            Pool::Sqlite(p) => {
-                let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-            Pool::Postgres(p) => {
-                let mut $tx = p.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-        }
-    };
-}
-
 impl Store {
     // ----- idempotency keys -------------------------------------------------------------------
 
     /// Stores a response under `rec.key` unless the key exists. Returns the record now stored
     /// (the existing one when the key was taken: compare `request_hash`).
     pub async fn idempotency_put(&self, rec: &IdempotencyRecord) -> Result<IdempotencyRecord> {
-        dispatch!(self.pool(), p => {
-            sqlx::query(
-                "INSERT INTO idempotency_key (key, request_hash, status, response, created_us, expires_us) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&rec.key)
-            .bind(&rec.request_hash)
-            .bind(rec.status)
-            .bind(&rec.response)
-            .bind(rec.created_us)
-            .bind(rec.expires_us)
-            .execute(p)
-            .await?;
-        });
+        self.change_one(Change::PutIdempotency(rec.clone())).await?;
         self.idempotency_get(&rec.key, i64::MIN)
             .await?
             .ok_or_else(|| StoreError::Corrupt("idempotency key vanished".into()))
@@ -193,13 +202,7 @@ impl Store {
 
     /// Deletes records expired at `now_us`; returns how many.
     pub async fn idempotency_purge_expired(&self, now_us: i64) -> Result<u64> {
-        dispatch!(self.pool(), p => {
-            let r = sqlx::query("DELETE FROM idempotency_key WHERE expires_us <= $1")
-                .bind(now_us)
-                .execute(p)
-                .await?;
-            Ok(r.rows_affected())
-        })
+        self.change_one(Change::PurgeIdempotency { now_us }).await
     }
 
     // ----- identity map -----------------------------------------------------------------------
@@ -211,21 +214,14 @@ impl Store {
         idp_id: &str,
         genesys_id: &str,
     ) -> Result<()> {
-        let now = crate::now_us();
-        dispatch!(self.pool(), p => {
-            sqlx::query(
-                "INSERT INTO identity_map (idp, kind, idp_id, genesys_id, updated_us) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (idp, kind, idp_id) DO UPDATE SET genesys_id = excluded.genesys_id, updated_us = excluded.updated_us",
-            )
-            .bind(idp)
-            .bind(kind)
-            .bind(idp_id)
-            .bind(genesys_id)
-            .bind(now)
-            .execute(p)
-            .await?;
-            Ok(())
+        self.change_one(Change::LinkIdentity {
+            idp: idp.to_string(),
+            kind: kind.to_string(),
+            idp_id: idp_id.to_string(),
+            genesys_id: genesys_id.to_string(),
         })
+        .await?;
+        Ok(())
     }
 
     pub async fn identity_by_idp(
@@ -276,30 +272,25 @@ impl Store {
     }
 
     pub async fn unlink_identity(&self, idp: &str, kind: &str, idp_id: &str) -> Result<bool> {
-        dispatch!(self.pool(), p => {
-            let r = sqlx::query("DELETE FROM identity_map WHERE idp = $1 AND kind = $2 AND idp_id = $3")
-                .bind(idp).bind(kind).bind(idp_id)
-                .execute(p)
-                .await?;
-            Ok(r.rows_affected() == 1)
-        })
+        let n = self
+            .change_one(Change::UnlinkIdentity {
+                idp: idp.to_string(),
+                kind: kind.to_string(),
+                idp_id: idp_id.to_string(),
+            })
+            .await?;
+        Ok(n == 1)
     }
 
     // ----- reconciler checkpoints -------------------------------------------------------------
 
     pub async fn put_reconcile_checkpoint(&self, name: &str, state: &Value) -> Result<()> {
-        let now = crate::now_us();
-        let s = serde_json::to_string(state)?;
-        dispatch!(self.pool(), p => {
-            sqlx::query(
-                "INSERT INTO reconcile_checkpoint (name, state, updated_us) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_us = excluded.updated_us",
-            )
-            .bind(name).bind(s).bind(now)
-            .execute(p)
-            .await?;
-            Ok(())
+        self.change_one(Change::PutCheckpoint {
+            name: name.to_string(),
+            state: state.clone(),
         })
+        .await?;
+        Ok(())
     }
 
     pub async fn reconcile_checkpoint(&self, name: &str) -> Result<Option<Value>> {
@@ -317,147 +308,79 @@ impl Store {
     }
 
     pub async fn delete_reconcile_checkpoint(&self, name: &str) -> Result<bool> {
-        dispatch!(self.pool(), p => {
-            let r = sqlx::query("DELETE FROM reconcile_checkpoint WHERE name = $1").bind(name).execute(p).await?;
-            Ok(r.rows_affected() == 1)
-        })
+        let n = self
+            .change_one(Change::DeleteCheckpoint {
+                name: name.to_string(),
+            })
+            .await?;
+        Ok(n == 1)
     }
 
     // ----- read model: users ------------------------------------------------------------------
 
-    /// Inserts or replaces a user and its emails in one transaction.
+    /// Inserts or replaces a user and its emails in one transaction (through the writer; use
+    /// [`Store::commit`] to commit it together with the audit entry describing it).
     pub async fn upsert_user(&self, u: &UserRecord) -> Result<()> {
-        let resource = serde_json::to_string(&u.resource)?;
-        begin_write!(self.pool(), tx => {
-            sqlx::query(
-                "INSERT INTO rm_user (id, user_name, user_name_lc, external_id, display_name, display_name_lc, active, version, resource, updated_us) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO UPDATE SET \
-                 user_name = excluded.user_name, user_name_lc = excluded.user_name_lc, external_id = excluded.external_id, \
-                 display_name = excluded.display_name, display_name_lc = excluded.display_name_lc, active = excluded.active, \
-                 version = excluded.version, resource = excluded.resource, updated_us = excluded.updated_us",
-            )
-            .bind(&u.id)
-            .bind(&u.user_name)
-            .bind(lc(&u.user_name))
-            .bind(&u.external_id)
-            .bind(&u.display_name)
-            .bind(u.display_name.as_deref().map(lc))
-            .bind(u.active)
-            .bind(u.version)
-            .bind(&resource)
-            .bind(u.updated_us)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM rm_user_email WHERE user_id = $1").bind(&u.id).execute(&mut *tx).await?;
-            for e in &u.emails {
-                sqlx::query(
-                    "INSERT INTO rm_user_email (user_id, value_lc, value, type, is_primary) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (user_id, value_lc) DO NOTHING",
-                )
-                .bind(&u.id).bind(lc(&e.value)).bind(&e.value).bind(&e.kind).bind(e.primary)
-                .execute(&mut *tx)
-                .await?;
-            }
-        });
+        self.change_one(Change::UpsertUser(u.clone())).await?;
         Ok(())
     }
 
     pub async fn get_user(&self, id: &str) -> Result<Option<UserRecord>> {
-        let mut users = self.users_where_id(id).await?;
+        let mut users = dispatch!(self.pool(), p => {
+            let rows = sqlx::query(users_joined!("u.id = $1"))
+                .bind(id)
+                .fetch_all(p)
+                .await?;
+            users_from_rows!(rows)
+        });
         Ok(users.pop())
     }
 
-    async fn users_where_id(&self, id: &str) -> Result<Vec<UserRecord>> {
-        let base: Vec<UserRecord> = dispatch!(self.pool(), p => {
-            let rows = sqlx::query("SELECT * FROM rm_user WHERE id = $1").bind(id).fetch_all(p).await?;
-            let mut v = Vec::new();
-            for r in rows { v.push(user_base!(r)); }
-            v
-        });
-        self.with_emails(base).await
-    }
-
-    async fn with_emails(&self, mut users: Vec<UserRecord>) -> Result<Vec<UserRecord>> {
-        for u in users.iter_mut() {
-            u.emails = dispatch!(self.pool(), p => {
-                let rows = sqlx::query(
-                    "SELECT value, type, is_primary FROM rm_user_email WHERE user_id = $1 ORDER BY is_primary DESC, value_lc",
-                )
-                .bind(&u.id)
-                .fetch_all(p)
-                .await?;
-                let mut v = Vec::new();
-                for r in rows {
-                    v.push(EmailRecord { value: r.try_get("value")?, kind: r.try_get("type")?, primary: r.try_get("is_primary")? });
-                }
-                v
-            });
-        }
-        Ok(users)
-    }
-
-    /// Users whose attribute equals the value (an index lookup on both backends).
+    /// Users whose attribute equals the value: one index lookup and one round trip on both
+    /// backends (each user row comes with its emails, joined).
     pub async fn find_users(&self, by: &UserLookup) -> Result<Vec<UserRecord>> {
-        let base: Vec<UserRecord> = dispatch!(self.pool(), p => {
+        dispatch!(self.pool(), p => {
             let q = match by {
-                UserLookup::UserName(v) => sqlx::query("SELECT * FROM rm_user WHERE user_name_lc = $1 ORDER BY id").bind(lc(v)),
-                UserLookup::ExternalId(v) => sqlx::query("SELECT * FROM rm_user WHERE external_id = $1 ORDER BY id").bind(v.clone()),
-                UserLookup::DisplayName(v) => sqlx::query("SELECT * FROM rm_user WHERE display_name_lc = $1 ORDER BY id").bind(lc(v)),
-                UserLookup::Email(v) => sqlx::query(
-                    "SELECT * FROM rm_user WHERE id IN (SELECT user_id FROM rm_user_email WHERE value_lc = $1) ORDER BY id",
-                ).bind(lc(v)),
+                UserLookup::UserName(v) => sqlx::query(users_joined!("u.user_name_lc = $1")).bind(lc(v)),
+                UserLookup::ExternalId(v) => sqlx::query(users_joined!("u.external_id = $1")).bind(v.clone()),
+                UserLookup::DisplayName(v) => sqlx::query(users_joined!("u.display_name_lc = $1")).bind(lc(v)),
+                UserLookup::Email(v) => sqlx::query(users_joined!(
+                    "u.id IN (SELECT user_id FROM rm_user_email WHERE value_lc = $1)"
+                ))
+                .bind(lc(v)),
             };
             let rows = q.fetch_all(p).await?;
-            let mut v = Vec::new();
-            for r in rows { v.push(user_base!(r)); }
-            v
-        });
-        self.with_emails(base).await
+            Ok(users_from_rows!(rows))
+        })
     }
 
-    /// A page of users ordered by id (`after_id` exclusive).
+    /// A page of users ordered by id (`after_id` exclusive), with their emails, in one round trip.
     pub async fn list_users(&self, after_id: &str, limit: i64) -> Result<Vec<UserRecord>> {
-        let base: Vec<UserRecord> = dispatch!(self.pool(), p => {
-            let rows = sqlx::query("SELECT * FROM rm_user WHERE id > $1 ORDER BY id LIMIT $2")
-                .bind(after_id).bind(limit.max(0)).fetch_all(p).await?;
-            let mut v = Vec::new();
-            for r in rows { v.push(user_base!(r)); }
-            v
-        });
-        self.with_emails(base).await
+        dispatch!(self.pool(), p => {
+            let rows = sqlx::query(
+                "SELECT u.id, u.user_name, u.external_id, u.display_name, u.active, u.version, u.resource, u.updated_us, \
+                 e.value AS e_value, e.type AS e_type, e.is_primary AS e_primary \
+                 FROM (SELECT * FROM rm_user WHERE id > $1 ORDER BY id LIMIT $2) u \
+                 LEFT JOIN rm_user_email e ON e.user_id = u.id \
+                 ORDER BY u.id, e.is_primary DESC, e.value_lc",
+            )
+            .bind(after_id)
+            .bind(limit.max(0))
+            .fetch_all(p)
+            .await?;
+            Ok(users_from_rows!(rows))
+        })
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<bool> {
-        Ok(begin_write!(self.pool(), tx => {
-            sqlx::query("DELETE FROM rm_user_email WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM rm_group_member WHERE member_id = $1").bind(id).execute(&mut *tx).await?;
-            let r = sqlx::query("DELETE FROM rm_user WHERE id = $1").bind(id).execute(&mut *tx).await?;
-            r.rows_affected() == 1
-        }))
+        Ok(self.change_one(Change::DeleteUser(id.to_string())).await? == 1)
     }
 
     // ----- read model: groups -----------------------------------------------------------------
 
-    /// Inserts or replaces a group and its member list in one transaction.
+    /// Inserts or replaces a group and its member list in one transaction (through the writer).
     pub async fn upsert_group(&self, g: &GroupRecord) -> Result<()> {
-        let resource = serde_json::to_string(&g.resource)?;
-        begin_write!(self.pool(), tx => {
-            sqlx::query(
-                "INSERT INTO rm_group (id, display_name, display_name_lc, external_id, version, resource, updated_us) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, \
-                 display_name_lc = excluded.display_name_lc, external_id = excluded.external_id, version = excluded.version, \
-                 resource = excluded.resource, updated_us = excluded.updated_us",
-            )
-            .bind(&g.id).bind(&g.display_name).bind(lc(&g.display_name)).bind(&g.external_id)
-            .bind(g.version).bind(&resource).bind(g.updated_us)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM rm_group_member WHERE group_id = $1").bind(&g.id).execute(&mut *tx).await?;
-            for m in &g.members {
-                sqlx::query("INSERT INTO rm_group_member (group_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(&g.id).bind(m).execute(&mut *tx).await?;
-            }
-        });
+        self.change_one(Change::UpsertGroup(g.clone())).await?;
         Ok(())
     }
 
@@ -520,10 +443,6 @@ impl Store {
     }
 
     pub async fn delete_group(&self, id: &str) -> Result<bool> {
-        Ok(begin_write!(self.pool(), tx => {
-            sqlx::query("DELETE FROM rm_group_member WHERE group_id = $1").bind(id).execute(&mut *tx).await?;
-            let r = sqlx::query("DELETE FROM rm_group WHERE id = $1").bind(id).execute(&mut *tx).await?;
-            r.rows_affected() == 1
-        }))
+        Ok(self.change_one(Change::DeleteGroup(id.to_string())).await? == 1)
     }
 }

@@ -212,20 +212,21 @@ async fn read_model_lookups(db: &TestDb) {
     assert!(s.get_group("g1").await.unwrap().is_none());
 }
 
-/// The SCIM filter attributes are index lookups on both backends (checked with the planner).
+/// The SCIM filter attributes are index lookups on both backends (checked with the planner),
+/// also in the joined form the store sends (user rows with their emails).
 async fn read_model_filters_use_indexes(db: &TestDb) {
     use sqlx::Row;
     let queries = [
         (
-            "SELECT * FROM rm_user WHERE user_name_lc = 'x'",
+            "SELECT u.id, e.value FROM rm_user u LEFT JOIN rm_user_email e ON e.user_id = u.id WHERE u.user_name_lc = 'x' ORDER BY u.id",
             "rm_user_user_name_lc",
         ),
         (
-            "SELECT * FROM rm_user WHERE external_id = 'x'",
+            "SELECT u.id, e.value FROM rm_user u LEFT JOIN rm_user_email e ON e.user_id = u.id WHERE u.external_id = 'x' ORDER BY u.id",
             "rm_user_external_id",
         ),
         (
-            "SELECT * FROM rm_user WHERE display_name_lc = 'x'",
+            "SELECT u.id, e.value FROM rm_user u LEFT JOIN rm_user_email e ON e.user_id = u.id WHERE u.display_name_lc = 'x' ORDER BY u.id",
             "rm_user_display_name_lc",
         ),
         (

@@ -3,5 +3,6 @@
 mod support;
 
 mod audit;
+mod commit;
 mod outbox;
 mod records;

@@ -2,6 +2,7 @@ pub mod support;
 
 mod auth;
 mod correlation;
+mod consistency;
 mod entra;
 mod etag;
 mod faults;
