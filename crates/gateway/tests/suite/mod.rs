@@ -1,8 +1,8 @@
 pub mod support;
 
 mod auth;
-mod correlation;
 mod consistency;
+mod correlation;
 mod entra;
 mod etag;
 mod faults;
