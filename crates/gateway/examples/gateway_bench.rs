@@ -1,6 +1,6 @@
 //! Gateway benchmark over loopback (bounded request counts; stops by itself).
 //!
-//! `cargo run --release -p gcprov-gateway --example gateway_bench [-- REQUESTS [RATE]]`
+//! `cargo run --release -p gcprov-gateway --example gateway_bench [-- REQUESTS [RATE [full|normal]]]`
 //!
 //! 1. Latency added by the gateway at a fixed 500 requests/s (open loop): a user PATCH through
 //!    the gateway (normalise, policy, read model, audit, Genesys write) against the same SCIM
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use gcprov_emulator::{Emulator, EmulatorConfig, Seed};
 use gcprov_gateway::{Authenticator, Gateway, GatewayConfig, Role, StartOptions, demo, hash_token};
 use gcprov_genesys::{ClientConfig, SecretString};
-use gcprov_store::{Store, StoreOptions};
+use gcprov_store::{SqliteDurability, Store, StoreOptions};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "bench-token-0123456789";
@@ -108,7 +108,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     let dir = tempfile::tempdir()?;
-    let store = Store::open(StoreOptions::sqlite_in_dir(dir.path())).await?;
+    // Third argument: the SQLite durability, `full` (default, fsync per commit) or `normal`
+    // (WAL; survives a process crash, not a machine crash): `store.sqlite_synchronous`.
+    let durability = match std::env::args().nth(3).as_deref() {
+        None | Some("full") => SqliteDurability::Full,
+        Some("normal") => SqliteDurability::Normal,
+        Some(other) => return Err(format!("durability must be full or normal, not {other}").into()),
+    };
+    println!("store: SQLite, synchronous={durability:?}");
+    let store =
+        Store::open(StoreOptions::sqlite_in_dir(dir.path()).sqlite_durability(durability)).await?;
     let mut gcfg = ClientConfig::with_api_base(
         url::Url::parse(&emu.base_url())?,
         emu.admin_client_id().to_string(),

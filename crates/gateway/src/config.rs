@@ -185,6 +185,30 @@ pub struct GenesysConfig {
 pub struct StoreConfig {
     /// `sqlite://path/to/gcprov.db` or `postgres://...`.
     pub url: String,
+    /// SQLite only: `"full"` (default) fsyncs every commit before the IdP gets its answer, so an
+    /// acknowledged change survives power loss; `"normal"` relies on the WAL: an acknowledged
+    /// change survives a gcprov crash (SIGKILL) but the last commits may be lost if the machine
+    /// itself crashes. The audit chain stays intact either way.
+    #[serde(default)]
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// `store.sqlite_synchronous`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    #[default]
+    Full,
+    Normal,
+}
+
+impl SqliteSynchronous {
+    pub fn durability(self) -> gcprov_store::SqliteDurability {
+        match self {
+            SqliteSynchronous::Full => gcprov_store::SqliteDurability::Full,
+            SqliteSynchronous::Normal => gcprov_store::SqliteDurability::Normal,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -644,6 +668,7 @@ impl GatewayConfig {
             genesys: GenesysConfig::default(),
             store: StoreConfig {
                 url: store_url.into(),
+                sqlite_synchronous: SqliteSynchronous::Full,
             },
             policy: None,
             mapping: MappingConfig::default(),
@@ -696,6 +721,26 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.starts_with("gw.toml:4:"), "{e}");
+    }
+
+    #[test]
+    fn sqlite_synchronous_defaults_to_full_and_rejects_unknown_values() {
+        let parse = |extra: &str| {
+            GatewayConfig::from_toml(
+                &format!("[store]\nurl = \"sqlite::memory:\"\n{extra}"),
+                "gw.toml",
+            )
+        };
+        let full = parse("").map(|c| c.store.sqlite_synchronous.durability());
+        assert!(matches!(full, Ok(gcprov_store::SqliteDurability::Full)));
+        let normal = parse("sqlite_synchronous = \"normal\"\n")
+            .map(|c| c.store.sqlite_synchronous.durability());
+        assert!(matches!(normal, Ok(gcprov_store::SqliteDurability::Normal)));
+        let bad = parse("sqlite_synchronous = \"off\"\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(bad.contains("gw.toml:3"), "{bad}");
     }
 
     #[test]

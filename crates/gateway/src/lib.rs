@@ -154,12 +154,15 @@ impl Gateway {
         let metrics = metrics_handle();
         let store = match opts.store {
             Some(s) => s,
-            None => Store::open(StoreOptions::new(cfg.store.url.clone()))
-                .await
-                .map_err(|source| GatewayError::Store {
-                    url: redact_url(&cfg.store.url),
-                    source,
-                })?,
+            None => Store::open(
+                StoreOptions::new(cfg.store.url.clone())
+                    .sqlite_durability(cfg.store.sqlite_synchronous.durability()),
+            )
+            .await
+            .map_err(|source| GatewayError::Store {
+                url: redact_url(&cfg.store.url),
+                source,
+            })?,
         };
         let gcfg = match opts.genesys {
             Some(c) => c,
