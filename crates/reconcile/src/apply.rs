@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::org::{ActualUser, UserState};
 use crate::plan::{
-    DivisionMoveItem, GroupRef, MEMBER_BATCH, MOVE_BATCH, MemberRef, MoveUser, Plan, Steps, Target,
-    UserAction, UserItem, diff_user, now_rfc3339,
+    DivisionMoveItem, GroupRef, MEMBER_BATCH, MOVE_BATCH, MemberRef, MoveUser, Plan, RoleGrant,
+    Steps, Target, UserAction, UserItem, diff_user, now_rfc3339,
 };
 use crate::report::{ApiCalls, ItemError, ItemOutcome, Latency, Report};
 
@@ -620,14 +620,7 @@ impl Exec<'_> {
             }
         }
         if !steps.grants_add.is_empty() {
-            let pairs: Vec<RoleDivisionPair> = steps
-                .grants_add
-                .iter()
-                .map(|g| RoleDivisionPair {
-                    role_id: g.role_id.to_string(),
-                    division_id: g.division_id.to_string(),
-                })
-                .collect();
+            let pairs = role_division_pairs(&steps.grants_add);
             self.client
                 .add_grants(&uid, SubjectType::User, &pairs)
                 .await
@@ -636,14 +629,7 @@ impl Exec<'_> {
         }
         // After the adds, so a grant moving to another division is never missing in between.
         if !steps.grants_remove.is_empty() {
-            let pairs: Vec<RoleDivisionPair> = steps
-                .grants_remove
-                .iter()
-                .map(|g| RoleDivisionPair {
-                    role_id: g.role_id.to_string(),
-                    division_id: g.division_id.to_string(),
-                })
-                .collect();
+            let pairs = role_division_pairs(&steps.grants_remove);
             self.client
                 .remove_grants(&uid, &pairs)
                 .await
@@ -1223,4 +1209,15 @@ async fn run(
         },
     };
     Ok(rep)
+}
+
+/// The API's form of planned role grants.
+fn role_division_pairs(grants: &[RoleGrant]) -> Vec<RoleDivisionPair> {
+    grants
+        .iter()
+        .map(|g| RoleDivisionPair {
+            role_id: g.role_id.to_string(),
+            division_id: g.division_id.to_string(),
+        })
+        .collect()
 }
