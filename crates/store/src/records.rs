@@ -281,6 +281,20 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Extends the lease of a key claimed with `claim` that is still in flight to `expires_us`
+    /// (a request running longer than one lease renews it, so its key is not taken over while
+    /// it runs). Returns false when the claim no longer holds the key.
+    pub async fn idempotency_renew(&self, key: &str, claim: &str, expires_us: i64) -> Result<bool> {
+        let n = self
+            .change_one(Change::RenewIdempotency {
+                key: key.to_string(),
+                claim: claim.to_string(),
+                expires_us,
+            })
+            .await?;
+        Ok(n == 1)
+    }
+
     /// The unexpired record of `key` with its claim (None: an answer).
     async fn idempotency_row(
         &self,

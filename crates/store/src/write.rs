@@ -63,6 +63,13 @@ pub enum Change {
     },
     /// Delete a claimed key's in-flight record, only while `claim` still holds it.
     ReleaseIdempotency { key: String, claim: String },
+    /// Extend the lease of a claimed key that is still in flight to `expires_us`, only while
+    /// `claim` still holds it.
+    RenewIdempotency {
+        key: String,
+        claim: String,
+        expires_us: i64,
+    },
     /// Insert or replace a reconciler checkpoint.
     PutCheckpoint { name: String, state: Value },
     /// Delete a reconciler checkpoint.
@@ -142,6 +149,11 @@ pub(crate) enum Op {
         key: String,
         claim: String,
     },
+    RenewIdempotency {
+        key: String,
+        claim: String,
+        expires_us: i64,
+    },
     PutCheckpoint {
         name: String,
         state: String,
@@ -193,6 +205,15 @@ impl Op {
             },
             Change::CompleteIdempotency { claim, rec } => Op::CompleteIdempotency { claim, rec },
             Change::ReleaseIdempotency { key, claim } => Op::ReleaseIdempotency { key, claim },
+            Change::RenewIdempotency {
+                key,
+                claim,
+                expires_us,
+            } => Op::RenewIdempotency {
+                key,
+                claim,
+                expires_us,
+            },
             Change::PutCheckpoint { name, state } => Op::PutCheckpoint {
                 name,
                 state: serde_json::to_string(&state)?,
@@ -591,6 +612,19 @@ macro_rules! apply_op {
                     .await?
                     .rows_affected()
             }
+            Op::RenewIdempotency {
+                key,
+                claim,
+                expires_us,
+            } => sqlx::query(
+                "UPDATE idempotency_key SET expires_us = $1 WHERE key = $2 AND claim = $3",
+            )
+            .bind(*expires_us)
+            .bind(key)
+            .bind(claim)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected(),
             Op::PutCheckpoint { name, state, now } => sqlx::query(
                 "INSERT INTO reconcile_checkpoint (name, state, updated_us) VALUES ($1, $2, $3) \
                  ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_us = excluded.updated_us",
@@ -935,6 +969,19 @@ mod sqlite_script {
                 }
                 Op::ReleaseIdempotency { key, claim } => {
                     self.sql("DELETE FROM idempotency_key WHERE key = ")
+                        .text(key)
+                        .sql(" AND claim = ")
+                        .text(claim)
+                        .returning(k);
+                }
+                Op::RenewIdempotency {
+                    key,
+                    claim,
+                    expires_us,
+                } => {
+                    self.sql("UPDATE idempotency_key SET expires_us = ")
+                        .int(*expires_us)
+                        .sql(" WHERE key = ")
                         .text(key)
                         .sql(" AND claim = ")
                         .text(claim)

@@ -12,6 +12,7 @@ both_backends!(
     a_released_claim_frees_the_key,
     a_lapsed_lease_lets_a_retry_run_and_fences_the_old_claim,
     an_expired_answer_is_claimed_again,
+    a_renewed_lease_keeps_a_long_request_in_flight,
 );
 
 const LEASE: i64 = 60_000_000;
@@ -240,4 +241,38 @@ async fn an_expired_answer_is_claimed_again(db: &TestDb) {
             .unwrap(),
         IdempotencyClaim::Completed(put)
     );
+}
+
+async fn a_renewed_lease_keeps_a_long_request_in_flight(db: &TestDb) {
+    let a = &db.store;
+    let b = db.another().await;
+    let now = 13_000_000;
+    let won = a.idempotency_claim("n", "h1", now, LEASE).await.unwrap();
+    let claim = claim_of(&won).to_string();
+    // The request is still running two thirds into its lease: it renews.
+    let renewed_to = now + 2 * LEASE / 3 + LEASE;
+    assert!(a.idempotency_renew("n", &claim, renewed_to).await.unwrap());
+    // Past the first lease the key is still in flight for a retry on another replica.
+    assert_eq!(
+        b.idempotency_claim("n", "h1", now + LEASE, LEASE)
+            .await
+            .unwrap(),
+        IdempotencyClaim::InFlight {
+            request_hash: "h1".into(),
+            expires_us: renewed_to
+        }
+    );
+    // Another claim token renews nothing.
+    assert!(
+        !b.idempotency_renew("n", "not-the-claim", i64::MAX)
+            .await
+            .unwrap()
+    );
+    // Once the renewed lease ends too, the key is taken over and the old claim renews nothing.
+    let new = b
+        .idempotency_claim("n", "h1", renewed_to, LEASE)
+        .await
+        .unwrap();
+    claim_of(&new);
+    assert!(!a.idempotency_renew("n", &claim, i64::MAX).await.unwrap());
 }
