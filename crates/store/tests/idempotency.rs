@@ -13,6 +13,7 @@ both_backends!(
     a_lapsed_lease_lets_a_retry_run_and_fences_the_old_claim,
     an_expired_answer_is_claimed_again,
     a_renewed_lease_keeps_a_long_request_in_flight,
+    a_version_1_database_keeps_its_answers_after_migration_2,
 );
 
 const LEASE: i64 = 60_000_000;
@@ -275,4 +276,36 @@ async fn a_renewed_lease_keeps_a_long_request_in_flight(db: &TestDb) {
         .unwrap();
     claim_of(&new);
     assert!(!a.idempotency_renew("n", &claim, i64::MAX).await.unwrap());
+}
+
+async fn a_version_1_database_keeps_its_answers_after_migration_2(db: &TestDb) {
+    // Put the database back to schema 1 (no `claim` column) with one stored answer, as a
+    // gateway of the previous release left it.
+    db.store.close().await;
+    db.exec("ALTER TABLE idempotency_key DROP COLUMN claim")
+        .await;
+    db.exec("DELETE FROM gcprov_schema WHERE version = 2").await;
+    db.exec(
+        "INSERT INTO idempotency_key (key, request_hash, status, response, created_us, expires_us) \
+         VALUES ('old', 'h-old', 201, '{}', 100, 9000000000000000)",
+    )
+    .await;
+    let s = db.another().await;
+    assert_eq!(s.schema_version().await.unwrap(), 2);
+    assert_eq!(
+        s.idempotency_claim("old", "h-old", 1_000, LEASE)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Completed(IdempotencyRecord {
+            key: "old".into(),
+            request_hash: "h-old".into(),
+            status: 201,
+            response: "{}".into(),
+            created_us: 100,
+            expires_us: 9_000_000_000_000_000,
+        })
+    );
+    let won = s.idempotency_claim("new", "h", 1_000, LEASE).await.unwrap();
+    claim_of(&won);
+    s.close().await;
 }
