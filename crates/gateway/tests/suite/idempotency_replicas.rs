@@ -355,3 +355,100 @@ async fn a_dead_replicas_claim_blocks_its_key_until_the_lease_ends() {
     assert_eq!(again.body, r.body);
     env.shutdown().await;
 }
+
+/// Rows of `idempotency_key` for a store key (claims included), read behind the store's back.
+async fn rows_for(schema: &str, key: &str) -> i64 {
+    use gcprov_store::sqlx::Row;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            pg_url()
+                .parse::<sqlx::postgres::PgConnectOptions>()
+                .expect("url")
+                .options([("search_path", schema)]),
+        )
+        .await
+        .expect("pg");
+    let n = sqlx::query("SELECT COUNT(*) AS n FROM idempotency_key WHERE key = $1")
+        .bind(key)
+        .fetch_one(&pool)
+        .await
+        .expect("count")
+        .get::<i64, _>("n");
+    pool.close().await;
+    n
+}
+
+/// A client that gives up while its request is in flight on A cancels that request; its claim
+/// is released, so the retry on B runs instead of waiting for the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_request_releases_its_key_for_the_other_replicas() {
+    let schema = new_schema().await;
+    let emu = Emulator::start(EmulatorConfig {
+        seed: Some(Seed::from_json_str(demo::DEMO_SEED).expect("seed")),
+        rate_limit_per_minute: None,
+        ..Default::default()
+    })
+    .await
+    .expect("emulator");
+    let (through_gate, _permits, mut arrived, gate_task) = gate(&emu).await;
+    let (a, _a_store) = replica(&schema, through_gate).await;
+    let (b, b_store) = replica(&schema, client_config(&emu)).await;
+    let genesys = GenesysClient::new(client_config(&emu)).expect("client");
+    let env_b = Env {
+        gw: b,
+        emu,
+        http: reqwest::Client::new(),
+        genesys,
+        store: b_store,
+        _dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let key = [("idempotency-key", "cancel-1")];
+    let store_key = gcprov_gateway::idempotency::store_key("token:idp", "cancel-1");
+    let first = {
+        let http = reqwest::Client::new();
+        let url = format!("{}/Users", a.scim_url());
+        tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(PROVISIONER)
+                .header("content-type", "application/scim+json")
+                .header("idempotency-key", "cancel-1")
+                .body(user("cancel.one").to_string())
+                .send()
+                .await
+        })
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), arrived.recv())
+        .await
+        .expect("A's create never reached Genesys")
+        .expect("gate open");
+    assert_eq!(rows_for(&schema, &store_key).await, 1, "claimed");
+    // The client goes away (its connection closes); A drops the request.
+    first.abort();
+    let _ = first.await;
+    let mut waited = 0;
+    while a.idempotency().in_flight() > 0 || rows_for(&schema, &store_key).await > 0 {
+        assert!(
+            waited < 1000,
+            "the cancelled request's claim was never released"
+        );
+        waited += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let retry = env_b
+        .call(
+            "POST",
+            "/Users",
+            Some(PROVISIONER),
+            Some(user("cancel.one")),
+            &key,
+        )
+        .await;
+    assert_eq!(retry.status, 201, "the retry ran: {}", retry.body);
+    assert!(header(&retry, "idempotent-replayed").is_none());
+
+    a.shutdown().await;
+    env_b.shutdown().await;
+    gate_task.abort();
+    drop_schema(&schema).await;
+}
