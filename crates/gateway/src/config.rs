@@ -467,6 +467,11 @@ pub struct IdempotencyConfig {
     /// `Retry-After` of the 409 answered while the first request with a key is in flight.
     #[serde(default = "default_idem_retry")]
     pub in_flight_retry_after_seconds: u64,
+    /// Lease of a key's in-flight claim in the store (default 60 s): a running request renews
+    /// it every third of the lease; when a replica dies mid-request, its keys are free again
+    /// (a retry runs) at most this long after its last renewal.
+    #[serde(default = "default_idem_lease")]
+    pub in_flight_lease_seconds: u64,
 }
 
 fn default_idem_ttl() -> u64 {
@@ -478,6 +483,9 @@ fn default_idem_purge() -> u64 {
 fn default_idem_retry() -> u64 {
     1
 }
+fn default_idem_lease() -> u64 {
+    60
+}
 
 impl Default for IdempotencyConfig {
     fn default() -> Self {
@@ -486,6 +494,7 @@ impl Default for IdempotencyConfig {
             ttl_seconds: default_idem_ttl(),
             purge_interval_seconds: default_idem_purge(),
             in_flight_retry_after_seconds: default_idem_retry(),
+            in_flight_lease_seconds: default_idem_lease(),
         }
     }
 }
@@ -619,6 +628,13 @@ impl GatewayConfig {
                 message: "idempotency.ttl_seconds must be at least 1".into(),
             });
         }
+        if self.idempotency.in_flight_lease_seconds == 0 {
+            return Err(ConfigError::Parse {
+                file: file.into(),
+                line: at("in_flight_lease_seconds"),
+                message: "idempotency.in_flight_lease_seconds must be at least 1".into(),
+            });
+        }
         if self.readiness.probe_timeout_seconds == 0 {
             return Err(ConfigError::Parse {
                 file: file.into(),
@@ -710,6 +726,7 @@ mod tests {
         };
         assert!(cfg.idempotency.enabled);
         assert_eq!(cfg.idempotency.ttl_seconds, 86_400);
+        assert_eq!(cfg.idempotency.in_flight_lease_seconds, 60);
         assert_eq!(cfg.readiness.genesys_fresh_seconds, 30);
     }
 
@@ -741,6 +758,18 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(bad.contains("gw.toml:3"), "{bad}");
+    }
+
+    #[test]
+    fn zero_idempotency_lease_is_refused_with_its_line() {
+        let text =
+            "[store]\nurl = \"sqlite::memory:\"\n[idempotency]\nin_flight_lease_seconds = 0\n";
+        let e = GatewayConfig::from_toml(text, "gw.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.starts_with("gw.toml:4:"), "{e}");
+        assert!(e.contains("in_flight_lease_seconds"), "{e}");
     }
 
     #[test]

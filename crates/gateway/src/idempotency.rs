@@ -3,19 +3,24 @@
 //!
 //! * The key is per caller: the store key is a hash of the caller's name and the key, so two
 //!   callers never see each other's answers.
-//! * First request: runs normally; its answer (status, body, `Content-Type`, `ETag`,
-//!   `Location`) is stored with a SHA-256 of the request (method, path and query, caller, body)
-//!   in the store's `idempotency_key` table for `idempotency.ttl_seconds`. Answers that tell the
-//!   client to try again (5xx, 429, anything with `Retry-After`) are not stored: the retry then
-//!   really runs, which is what the client needs.
+//! * First request: claims the key in the store's `idempotency_key` table (an in-flight record
+//!   with a SHA-256 of the request: method, path and query, caller, body), atomically for every
+//!   replica sharing the store, then runs normally; its answer (status, body, `Content-Type`,
+//!   `ETag`, `Location`) replaces the claim for `idempotency.ttl_seconds`. Answers that tell the
+//!   client to try again (5xx, 429, anything with `Retry-After`) are not stored and the claim
+//!   is released: the retry then really runs, which is what the client needs. So is a claim
+//!   whose request was cancelled (the client went away) or panicked.
 //! * Same key, same request, after the first finished: the stored answer is replayed with
 //!   `Idempotent-Replayed: true`, nothing is sent to Genesys, and an audit entry
 //!   `scim.idempotency.replay` says so.
 //! * Same key, different request: 422 (SCIM error, `scimType` `invalidValue`), audited
 //!   `scim.idempotency.mismatch` (denied).
-//! * Same key while the first request is still running: 409 with `Retry-After`, audited
-//!   `scim.idempotency.in_flight`. In-flight keys are held in this process (one replica); see
-//!   `docs/architecture/gateway.md` for the multi-replica limit.
+//! * Same key while the first request is still running, on this replica or another one: 409
+//!   with `Retry-After`, audited `scim.idempotency.in_flight`. This process also holds its
+//!   in-flight keys in memory, so a retry reaching it is told 409 before its body is read. A
+//!   store claim has a lease (`idempotency.in_flight_lease_seconds`) that the running request
+//!   renews every third of it: when a replica dies mid-request, its keys are free again once
+//!   the lease runs out.
 //! * Expired keys are deleted every `idempotency.purge_interval_seconds`.
 
 use std::collections::HashSet;
@@ -27,7 +32,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, response::P
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use gcprov_scim::ScimType;
-use gcprov_store::{IdempotencyRecord, NewEntry, Outcome, Store};
+use gcprov_store::{IdempotencyClaim, IdempotencyRecord, NewEntry, Outcome, Store, StoreError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -73,6 +78,50 @@ impl Drop for InFlight {
     }
 }
 
+/// A key claimed in the store for the request running now. Dropped before it was completed or
+/// released (the client went away, the handler panicked), it releases the claim in the
+/// background; if that fails too, the claim's lease ends it.
+struct StoreClaim {
+    store: Store,
+    key: String,
+    claim: String,
+    ended: bool,
+}
+
+impl StoreClaim {
+    /// Stores the answer; false when the claim had lapsed and another request holds the key.
+    async fn complete(mut self, rec: &IdempotencyRecord) -> Result<bool, StoreError> {
+        let r = self.store.idempotency_complete(&self.claim, rec).await;
+        self.ended = r.is_ok();
+        r
+    }
+
+    async fn release(mut self) -> Result<bool, StoreError> {
+        let r = self.store.idempotency_release(&self.key, &self.claim).await;
+        self.ended = r.is_ok();
+        r
+    }
+}
+
+impl Drop for StoreClaim {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = self.store.clone();
+        let key = std::mem::take(&mut self.key);
+        let claim = std::mem::take(&mut self.claim);
+        rt.spawn(async move {
+            if let Err(e) = store.idempotency_release(&key, &claim).await {
+                tracing::warn!(error = %e, "releasing an idempotency key failed; its lease will end it");
+            }
+        });
+    }
+}
+
 /// What is stored in the record's `response` column besides the status.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Stored {
@@ -109,30 +158,20 @@ impl Idempotency {
         })
     }
 
-    /// Stores an answer. An expired record of the same key that the purge has not deleted yet
-    /// would block the insert (the store keeps the first record of a key): it is purged and
-    /// the insert repeated.
-    async fn put(&self, rec: &IdempotencyRecord) -> Result<(), gcprov_store::StoreError> {
-        let got = self.store.idempotency_put(rec).await?;
-        if got == *rec {
-            return Ok(());
-        }
-        if got.expires_us <= now_us() {
-            self.purge_expired().await?;
-            let again = self.store.idempotency_put(rec).await?;
-            if again == *rec {
-                return Ok(());
-            }
-        }
-        // Another replica answered the same key at the same moment; its answer stays.
-        tracing::warn!("an idempotency key was answered twice at once; the first answer is kept");
-        Ok(())
+    fn lease_us(&self) -> i64 {
+        seconds_us(self.cfg.in_flight_lease_seconds)
     }
 
     /// Deletes expired keys; returns how many.
     pub async fn purge_expired(&self) -> Result<u64, gcprov_store::StoreError> {
         self.store.idempotency_purge_expired(now_us()).await
     }
+}
+
+fn seconds_us(s: u64) -> i64 {
+    i64::try_from(s)
+        .unwrap_or(i64::MAX / 1_000_000)
+        .saturating_mul(1_000_000)
 }
 
 fn now_us() -> i64 {
@@ -301,20 +340,7 @@ pub(crate) async fn layer(State(st): State<AppState>, req: Request, next: Next) 
     // Registered before anything else, so a concurrent retry is told 409 even while this
     // request's body is still arriving; released when this request ends.
     let Some(guard) = idem.begin(&store_key) else {
-        let after = idem.cfg.in_flight_retry_after_seconds;
-        audit
-            .write(
-                "scim.idempotency.in_flight",
-                Outcome::Failure,
-                json!({"status": 409}),
-            )
-            .await;
-        return GwError::retryable(
-            409,
-            "a request with this Idempotency-Key is still being processed; retry later",
-            after,
-        )
-        .into_response();
+        return in_flight(&audit, idem.cfg.in_flight_retry_after_seconds).await;
     };
 
     let (parts, body) = req.into_parts();
@@ -330,8 +356,18 @@ pub(crate) async fn layer(State(st): State<AppState>, req: Request, next: Next) 
         caller.name.as_bytes(),
         &bytes,
     ]);
-    match idem.store.idempotency_get(&store_key, now_us()).await {
-        Ok(Some(rec)) if rec.request_hash == hash => {
+    let claim = match idem
+        .store
+        .idempotency_claim(&store_key, &hash, now_us(), idem.lease_us())
+        .await
+    {
+        Ok(IdempotencyClaim::Won { claim, .. }) => StoreClaim {
+            store: idem.store.clone(),
+            key: store_key.clone(),
+            claim,
+            ended: false,
+        },
+        Ok(IdempotencyClaim::Completed(rec)) if rec.request_hash == hash => {
             drop(guard);
             audit
                 .write(
@@ -345,7 +381,7 @@ pub(crate) async fn layer(State(st): State<AppState>, req: Request, next: Next) 
                 Err(e) => e.into_response(),
             };
         }
-        Ok(Some(_)) => {
+        Ok(IdempotencyClaim::Completed(_)) => {
             drop(guard);
             audit
                 .write(
@@ -361,53 +397,111 @@ pub(crate) async fn layer(State(st): State<AppState>, req: Request, next: Next) 
             )
             .into_response();
         }
-        Ok(None) => {}
+        Ok(IdempotencyClaim::InFlight { .. }) => {
+            // Running on another replica (or one that died, until its lease ends).
+            drop(guard);
+            return in_flight(&audit, idem.cfg.in_flight_retry_after_seconds).await;
+        }
         Err(e) => {
             // Without the store the gateway cannot promise the request runs once.
-            tracing::error!(error = %e, request_id = %request_id, "idempotency lookup failed");
+            tracing::error!(error = %e, request_id = %request_id, "idempotency claim failed");
             return GwError::retryable(503, "the gateway's store is unavailable; retry later", 5)
                 .into_response();
         }
-    }
+    };
 
-    let resp = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    // Run the request, renewing the claim's lease while it runs (a long `/Bulk` outlives one
+    // lease; the key must stay in flight for the other replicas until it ends).
+    let lease_us = idem.lease_us();
+    let every = std::time::Duration::from_micros(u64::try_from(lease_us / 3).unwrap_or(1).max(1));
+    let run = next.run(Request::from_parts(parts, Body::from(bytes)));
+    tokio::pin!(run);
+    let mut renewing = true;
+    let resp = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            () = tokio::time::sleep(every), if renewing => {
+                match idem
+                    .store
+                    .idempotency_renew(&store_key, &claim.claim, now_us().saturating_add(lease_us))
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // The lease ran out before a renewal (a stalled process or store) and
+                        // another request may hold the key now: this answer will not be stored.
+                        tracing::warn!(request_id = %request_id, "an idempotency claim lapsed while its request ran");
+                        renewing = false;
+                    }
+                    Err(e) => tracing::warn!(error = %e, request_id = %request_id, "renewing an idempotency claim failed"),
+                }
+            }
+        }
+    };
     let (rparts, rbody) = resp.into_parts();
     let rbytes: Bytes = match axum::body::to_bytes(rbody, usize::MAX).await {
         Ok(b) => b,
         Err(_) => return GwError::internal("the answer could not be read").into_response(),
     };
+    let mut stored_rec = None;
     if storable(&rparts)
         && let Ok(text) = std::str::from_utf8(&rbytes)
     {
         let now = now_us();
-        let ttl_us = i64::try_from(idem.cfg.ttl_seconds)
-            .unwrap_or(i64::MAX / 1_000_000)
-            .saturating_mul(1_000_000);
         let stored = Stored {
             headers: kept_headers(&rparts.headers),
             body: text.to_string(),
         };
         match serde_json::to_string(&stored) {
             Ok(response) => {
-                let rec = IdempotencyRecord {
+                stored_rec = Some(IdempotencyRecord {
                     key: store_key.clone(),
                     request_hash: hash,
                     status: i64::from(rparts.status.as_u16()),
                     response,
                     created_us: now,
-                    expires_us: now.saturating_add(ttl_us),
-                };
-                if let Err(e) = idem.put(&rec).await {
-                    tracing::warn!(error = %e, request_id = %request_id, "storing the idempotent answer failed");
-                }
+                    expires_us: now.saturating_add(seconds_us(idem.cfg.ttl_seconds)),
+                });
             }
             Err(e) => tracing::warn!(error = %e, "encoding the idempotent answer failed"),
         }
     }
+    match stored_rec {
+        Some(rec) => match claim.complete(&rec).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(request_id = %request_id, "an idempotency claim lapsed before its answer was stored; the answer is not replayed");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, request_id = %request_id, "storing the idempotent answer failed");
+            }
+        },
+        // Nothing to replay: the next request with this key runs.
+        None => {
+            if let Err(e) = claim.release().await {
+                tracing::warn!(error = %e, request_id = %request_id, "releasing an idempotency key failed");
+            }
+        }
+    }
     drop(guard);
     Response::from_parts(rparts, Body::from(rbytes))
+}
+
+/// 409 with `Retry-After` for a key whose first request is still running.
+async fn in_flight(audit: &Audit<'_>, after: u64) -> Response {
+    audit
+        .write(
+            "scim.idempotency.in_flight",
+            Outcome::Failure,
+            json!({"status": 409}),
+        )
+        .await;
+    GwError::retryable(
+        409,
+        "a request with this Idempotency-Key is still being processed; retry later",
+        after,
+    )
+    .into_response()
 }
 
 #[cfg(test)]

@@ -23,7 +23,8 @@ pub use db::{Backend, SCHEMA_VERSION, SqliteDurability, Store, StoreOptions};
 pub use error::StoreError;
 pub use outbox::{OutboxCounts, OutboxEvent, OutboxState};
 pub use records::{
-    EmailRecord, GroupRecord, IdempotencyRecord, IdentityLink, UserLookup, UserRecord,
+    EmailRecord, GroupRecord, IdempotencyClaim, IdempotencyRecord, IdentityLink, UserLookup,
+    UserRecord,
 };
 pub use redact::{FieldRedactor, Redact, check_no_secrets};
 pub use write::{Change, Commit, Committed};

@@ -21,6 +21,24 @@ pub struct IdempotencyRecord {
     pub expires_us: i64,
 }
 
+/// What [`Store::idempotency_claim`] found for a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyClaim {
+    /// This caller holds the key now (a new key, or one whose record had expired): run the
+    /// request, then [`Store::idempotency_complete`] or [`Store::idempotency_release`] with
+    /// `claim`. Until then other claims see [`IdempotencyClaim::InFlight`]; if this process
+    /// dies, the claim lapses at `expires_us` (the lease) and the key can be claimed again.
+    Won { claim: String, expires_us: i64 },
+    /// Another request with this key (on this or another replica) is running; its lease ends at
+    /// `expires_us`. `request_hash` is that request's hash.
+    InFlight {
+        request_hash: String,
+        expires_us: i64,
+    },
+    /// The key was answered: the stored answer (compare `request_hash`).
+    Completed(IdempotencyRecord),
+}
+
 /// One IdP identity linked to one Genesys id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityLink {
@@ -163,23 +181,129 @@ impl Store {
     // ----- idempotency keys -------------------------------------------------------------------
 
     /// Stores a response under `rec.key` unless the key exists. Returns the record now stored
-    /// (the existing one when the key was taken: compare `request_hash`).
+    /// (the existing one when the key was taken: compare `request_hash`; an in-flight claim's
+    /// record has status 0 and an empty response). Requests that run under a key use
+    /// [`Store::idempotency_claim`] instead, which also covers requests still running.
     pub async fn idempotency_put(&self, rec: &IdempotencyRecord) -> Result<IdempotencyRecord> {
         self.change_one(Change::PutIdempotency(rec.clone())).await?;
-        self.idempotency_get(&rec.key, i64::MIN)
+        self.idempotency_row(&rec.key, i64::MIN)
             .await?
+            .map(|(r, _)| r)
             .ok_or_else(|| StoreError::Corrupt("idempotency key vanished".into()))
     }
 
-    /// The unexpired record for `key` (expired ones count as absent).
+    /// The unexpired answer stored for `key` (expired ones and in-flight claims count as
+    /// absent).
     pub async fn idempotency_get(
         &self,
         key: &str,
         now_us: i64,
     ) -> Result<Option<IdempotencyRecord>> {
+        Ok(match self.idempotency_row(key, now_us).await? {
+            Some((rec, None)) => Some(rec),
+            _ => None,
+        })
+    }
+
+    /// Claims `key` for a request about to run, atomically across every replica sharing the
+    /// database: inserts an in-flight record (the request's hash, no answer yet) that lapses
+    /// `lease_us` after `now_us`, or takes over a record of the key expired at `now_us`. When
+    /// the key is taken, says by what (a request in flight, or a stored answer).
+    ///
+    /// The winner must end its claim: [`Store::idempotency_complete`] with the answer, or
+    /// [`Store::idempotency_release`] when no answer may be stored. A claim never ended (the
+    /// process crashed) blocks the key until its lease ends.
+    pub async fn idempotency_claim(
+        &self,
+        key: &str,
+        request_hash: &str,
+        now_us: i64,
+        lease_us: i64,
+    ) -> Result<IdempotencyClaim> {
+        let claim = uuid::Uuid::now_v7().to_string();
+        let expires_us = now_us.saturating_add(lease_us.max(1));
+        // The record that refused the claim can be released (or completed and purged) before it
+        // is read: claim again. Three rounds settle any real race.
+        for _ in 0..3 {
+            let won = self
+                .change_one(Change::ClaimIdempotency {
+                    key: key.to_string(),
+                    request_hash: request_hash.to_string(),
+                    claim: claim.clone(),
+                    now_us,
+                    expires_us,
+                })
+                .await?;
+            if won == 1 {
+                return Ok(IdempotencyClaim::Won { claim, expires_us });
+            }
+            match self.idempotency_row(key, now_us).await? {
+                Some((rec, None)) => return Ok(IdempotencyClaim::Completed(rec)),
+                Some((rec, Some(_))) => {
+                    return Ok(IdempotencyClaim::InFlight {
+                        request_hash: rec.request_hash,
+                        expires_us: rec.expires_us,
+                    });
+                }
+                None => continue,
+            }
+        }
+        // The key keeps changing hands: tell the caller to come back (the safe answer).
+        Ok(IdempotencyClaim::InFlight {
+            request_hash: request_hash.to_string(),
+            expires_us: now_us,
+        })
+    }
+
+    /// Stores the answer of a key claimed with `claim` (`rec.key`; its status, response,
+    /// created and expiry times replace the in-flight record's). Returns false, storing
+    /// nothing, when the claim no longer holds the key (its lease ran out and another request
+    /// claimed it, or it was released).
+    pub async fn idempotency_complete(&self, claim: &str, rec: &IdempotencyRecord) -> Result<bool> {
+        let n = self
+            .change_one(Change::CompleteIdempotency {
+                claim: claim.to_string(),
+                rec: rec.clone(),
+            })
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Deletes the in-flight record of a key claimed with `claim`, so the next request with the
+    /// key runs. Returns false when the claim no longer held the key.
+    pub async fn idempotency_release(&self, key: &str, claim: &str) -> Result<bool> {
+        let n = self
+            .change_one(Change::ReleaseIdempotency {
+                key: key.to_string(),
+                claim: claim.to_string(),
+            })
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Extends the lease of a key claimed with `claim` that is still in flight to `expires_us`
+    /// (a request running longer than one lease renews it, so its key is not taken over while
+    /// it runs). Returns false when the claim no longer holds the key.
+    pub async fn idempotency_renew(&self, key: &str, claim: &str, expires_us: i64) -> Result<bool> {
+        let n = self
+            .change_one(Change::RenewIdempotency {
+                key: key.to_string(),
+                claim: claim.to_string(),
+                expires_us,
+            })
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The unexpired record of `key` with its claim (None: an answer).
+    async fn idempotency_row(
+        &self,
+        key: &str,
+        now_us: i64,
+    ) -> Result<Option<(IdempotencyRecord, Option<String>)>> {
         dispatch!(self.pool(), p => {
             let row = sqlx::query(
-                "SELECT key, request_hash, status, response, created_us, expires_us FROM idempotency_key \
+                "SELECT key, request_hash, status, response, created_us, expires_us, claim FROM idempotency_key \
                  WHERE key = $1 AND expires_us > $2",
             )
             .bind(key)
@@ -187,14 +311,17 @@ impl Store {
             .fetch_optional(p)
             .await?;
             Ok(match row {
-                Some(r) => Some(IdempotencyRecord {
-                    key: r.try_get("key")?,
-                    request_hash: r.try_get("request_hash")?,
-                    status: r.try_get("status")?,
-                    response: r.try_get("response")?,
-                    created_us: r.try_get("created_us")?,
-                    expires_us: r.try_get("expires_us")?,
-                }),
+                Some(r) => Some((
+                    IdempotencyRecord {
+                        key: r.try_get("key")?,
+                        request_hash: r.try_get("request_hash")?,
+                        status: r.try_get("status")?,
+                        response: r.try_get("response")?,
+                        created_us: r.try_get("created_us")?,
+                        expires_us: r.try_get("expires_us")?,
+                    },
+                    r.try_get::<Option<String>, _>("claim")?,
+                )),
                 None => None,
             })
         })

@@ -44,6 +44,32 @@ pub enum Change {
     PutIdempotency(IdempotencyRecord),
     /// Delete idempotency records expired at this time (µs since the epoch).
     PurgeIdempotency { now_us: i64 },
+    /// Claim an idempotency key for a request about to run: insert an in-flight record (no
+    /// answer yet, `claim` set, expiring at `expires_us`, the end of the claim's lease), or take
+    /// over a record of the key that expired at `now_us`. Affects 1 row when this claim holds
+    /// the key, 0 when an unexpired record (in flight or answered) has it.
+    ClaimIdempotency {
+        key: String,
+        request_hash: String,
+        claim: String,
+        now_us: i64,
+        expires_us: i64,
+    },
+    /// Store the answer of a claimed key, only while `claim` still holds it (1 row) — not once
+    /// its lease ran out and another request took the key over (0 rows).
+    CompleteIdempotency {
+        claim: String,
+        rec: IdempotencyRecord,
+    },
+    /// Delete a claimed key's in-flight record, only while `claim` still holds it.
+    ReleaseIdempotency { key: String, claim: String },
+    /// Extend the lease of a claimed key that is still in flight to `expires_us`, only while
+    /// `claim` still holds it.
+    RenewIdempotency {
+        key: String,
+        claim: String,
+        expires_us: i64,
+    },
     /// Insert or replace a reconciler checkpoint.
     PutCheckpoint { name: String, state: Value },
     /// Delete a reconciler checkpoint.
@@ -82,7 +108,9 @@ pub struct Committed {
     pub appended: Option<Appended>,
     /// Per change, in order, the rows it affected in its main table: 1 for an upsert or link,
     /// 0 or 1 for a delete or unlink (whether the row existed), 0 or 1 for an idempotency put
-    /// (whether the key was new), the number of records removed by a purge.
+    /// (whether the key was new) or claim (whether this claim holds the key), 0 or 1 for an
+    /// idempotency complete or release (whether the claim still held the key), the number of
+    /// records removed by a purge.
     pub affected: Vec<u64>,
 }
 
@@ -106,6 +134,26 @@ pub(crate) enum Op {
     },
     PutIdempotency(IdempotencyRecord),
     PurgeIdempotency(i64),
+    ClaimIdempotency {
+        key: String,
+        request_hash: String,
+        claim: String,
+        now_us: i64,
+        expires_us: i64,
+    },
+    CompleteIdempotency {
+        claim: String,
+        rec: IdempotencyRecord,
+    },
+    ReleaseIdempotency {
+        key: String,
+        claim: String,
+    },
+    RenewIdempotency {
+        key: String,
+        claim: String,
+        expires_us: i64,
+    },
     PutCheckpoint {
         name: String,
         state: String,
@@ -142,6 +190,30 @@ impl Op {
             Change::UnlinkIdentity { idp, kind, idp_id } => Op::Unlink { idp, kind, idp_id },
             Change::PutIdempotency(r) => Op::PutIdempotency(r),
             Change::PurgeIdempotency { now_us } => Op::PurgeIdempotency(now_us),
+            Change::ClaimIdempotency {
+                key,
+                request_hash,
+                claim,
+                now_us,
+                expires_us,
+            } => Op::ClaimIdempotency {
+                key,
+                request_hash,
+                claim,
+                now_us,
+                expires_us,
+            },
+            Change::CompleteIdempotency { claim, rec } => Op::CompleteIdempotency { claim, rec },
+            Change::ReleaseIdempotency { key, claim } => Op::ReleaseIdempotency { key, claim },
+            Change::RenewIdempotency {
+                key,
+                claim,
+                expires_us,
+            } => Op::RenewIdempotency {
+                key,
+                claim,
+                expires_us,
+            },
             Change::PutCheckpoint { name, state } => Op::PutCheckpoint {
                 name,
                 state: serde_json::to_string(&state)?,
@@ -351,6 +423,15 @@ const UPSERT_GROUP: &str = "INSERT INTO rm_group (id, display_name, display_name
      display_name_lc = excluded.display_name_lc, external_id = excluded.external_id, version = excluded.version, \
      resource = excluded.resource, updated_us = excluded.updated_us";
 
+/// Claims a key: a new in-flight record, or one that replaces a record expired at `now` (an
+/// answer past its TTL, or the claim of a replica that died and whose lease ran out). Values:
+/// key, request hash, now (created), lease end, claim, now (expiry test). On PostgreSQL a
+/// concurrent claim of the same key waits for the first to commit, then finds it unexpired.
+const CLAIM_IDEMPOTENCY: &str = "INSERT INTO idempotency_key (key, request_hash, status, response, created_us, expires_us, claim) \
+     VALUES ($1, $2, 0, '', $3, $4, $5) ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, \
+     status = excluded.status, response = excluded.response, created_us = excluded.created_us, \
+     expires_us = excluded.expires_us, claim = excluded.claim WHERE idempotency_key.expires_us <= $6";
+
 fn lc(s: &str) -> String {
     s.to_lowercase()
 }
@@ -493,6 +574,57 @@ macro_rules! apply_op {
                     .await?
                     .rows_affected()
             }
+            Op::ClaimIdempotency {
+                key,
+                request_hash,
+                claim,
+                now_us,
+                expires_us,
+            } => sqlx::query(CLAIM_IDEMPOTENCY)
+                .bind(key)
+                .bind(request_hash)
+                .bind(*now_us)
+                .bind(*expires_us)
+                .bind(claim)
+                .bind(*now_us)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected(),
+            Op::CompleteIdempotency { claim, rec } => sqlx::query(
+                "UPDATE idempotency_key SET request_hash = $1, status = $2, response = $3, created_us = $4, \
+                 expires_us = $5, claim = NULL WHERE key = $6 AND claim = $7",
+            )
+            .bind(&rec.request_hash)
+            .bind(rec.status)
+            .bind(&rec.response)
+            .bind(rec.created_us)
+            .bind(rec.expires_us)
+            .bind(&rec.key)
+            .bind(claim)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected(),
+            Op::ReleaseIdempotency { key, claim } => {
+                sqlx::query("DELETE FROM idempotency_key WHERE key = $1 AND claim = $2")
+                    .bind(key)
+                    .bind(claim)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected()
+            }
+            Op::RenewIdempotency {
+                key,
+                claim,
+                expires_us,
+            } => sqlx::query(
+                "UPDATE idempotency_key SET expires_us = $1 WHERE key = $2 AND claim = $3",
+            )
+            .bind(*expires_us)
+            .bind(key)
+            .bind(claim)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected(),
             Op::PutCheckpoint { name, state, now } => sqlx::query(
                 "INSERT INTO reconcile_checkpoint (name, state, updated_us) VALUES ($1, $2, $3) \
                  ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_us = excluded.updated_us",
@@ -798,6 +930,61 @@ mod sqlite_script {
                 Op::PurgeIdempotency(now_us) => {
                     self.sql("DELETE FROM idempotency_key WHERE expires_us <= ")
                         .int(*now_us)
+                        .returning(k);
+                }
+                Op::ClaimIdempotency {
+                    key,
+                    request_hash,
+                    claim,
+                    now_us,
+                    expires_us,
+                } => {
+                    // The same statement as CLAIM_IDEMPOTENCY, with literals. `RETURNING` yields
+                    // a row for an insert or a takeover, none when the WHERE keeps the record.
+                    self.sql("INSERT INTO idempotency_key (key, request_hash, status, response, created_us, expires_us, claim) VALUES (")
+                        .text(key).sql(", ").text(request_hash).sql(", 0, '', ").int(*now_us).sql(", ")
+                        .int(*expires_us).sql(", ").text(claim)
+                        .sql(") ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, status = excluded.status, \
+                              response = excluded.response, created_us = excluded.created_us, expires_us = excluded.expires_us, \
+                              claim = excluded.claim WHERE idempotency_key.expires_us <= ")
+                        .int(*now_us)
+                        .returning(k);
+                }
+                Op::CompleteIdempotency { claim, rec } => {
+                    self.sql("UPDATE idempotency_key SET request_hash = ")
+                        .text(&rec.request_hash)
+                        .sql(", status = ")
+                        .int(rec.status)
+                        .sql(", response = ")
+                        .text(&rec.response)
+                        .sql(", created_us = ")
+                        .int(rec.created_us)
+                        .sql(", expires_us = ")
+                        .int(rec.expires_us)
+                        .sql(", claim = NULL WHERE key = ")
+                        .text(&rec.key)
+                        .sql(" AND claim = ")
+                        .text(claim)
+                        .returning(k);
+                }
+                Op::ReleaseIdempotency { key, claim } => {
+                    self.sql("DELETE FROM idempotency_key WHERE key = ")
+                        .text(key)
+                        .sql(" AND claim = ")
+                        .text(claim)
+                        .returning(k);
+                }
+                Op::RenewIdempotency {
+                    key,
+                    claim,
+                    expires_us,
+                } => {
+                    self.sql("UPDATE idempotency_key SET expires_us = ")
+                        .int(*expires_us)
+                        .sql(" WHERE key = ")
+                        .text(key)
+                        .sql(" AND claim = ")
+                        .text(claim)
                         .returning(k);
                 }
                 Op::PutCheckpoint { name, state, now } => {

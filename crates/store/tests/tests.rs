@@ -4,5 +4,6 @@ mod support;
 
 mod audit;
 mod commit;
+mod idempotency;
 mod outbox;
 mod records;

@@ -7,6 +7,7 @@ mod entra;
 mod etag;
 mod faults;
 mod idempotency;
+mod idempotency_replicas;
 mod jwks;
 mod mapping_lifecycle;
 mod okta;
