@@ -6,3 +6,4 @@ mod audit;
 mod commit;
 mod outbox;
 mod records;
+mod watch;
