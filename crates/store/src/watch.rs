@@ -33,6 +33,10 @@ use crate::write::Op;
 /// the schema).
 pub const MODEL_CHANNEL: &str = "gcprov_rm";
 
+/// Longest id sent in a payload. PostgreSQL refuses payloads of 8,000 bytes or more (and would
+/// fail the whole transaction): a longer id is sent as "reload everything" (`r`).
+const MAX_ID: usize = 4000;
+
 /// Events queued for a slow subscriber before the watcher stops queueing single changes and
 /// asks for a full reload instead.
 const QUEUE: usize = 1024;
@@ -191,6 +195,8 @@ pub(crate) fn payloads<'a>(ops: impl Iterator<Item = &'a Op>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for op in ops {
         let p = match op {
+            Op::UpsertGroup(g, _) if g.id.len() > MAX_ID => "r -".to_string(),
+            Op::DeleteGroup(id) | Op::DeleteUser(id) if id.len() > MAX_ID => "r -".to_string(),
             Op::UpsertGroup(g, _) => format!("g {}", g.id),
             Op::DeleteGroup(id) => format!("g {id}"),
             Op::DeleteUser(id) => format!("u {id}"),
@@ -233,6 +239,7 @@ fn parse(schema: &str, payload: &str) -> Option<ModelChange> {
     match kind {
         "g" => Some(ModelChange::Group(id)),
         "u" => Some(ModelChange::UserDeleted(id)),
+        "r" => Some(ModelChange::Resync),
         _ => None,
     }
 }
@@ -323,5 +330,6 @@ mod tests {
         assert_eq!(parse("t_a", "t_b g g1"), None);
         assert_eq!(parse("t_a", "t_a x g1"), None);
         assert_eq!(parse("t_a", "t_a"), None);
+        assert_eq!(parse("t_a", "t_a r -"), Some(ModelChange::Resync));
     }
 }

@@ -140,6 +140,11 @@ async fn postgres_changes_notify_their_kind_and_id() {
     .unwrap();
     assert_eq!(next(&mut w).await, Some(ModelChange::Group("g2".into())));
     assert_eq!(next(&mut w).await, Some(ModelChange::Group("g3".into())));
+    // An id too long for a notification payload still commits, and asks for a full reload.
+    let long = "x".repeat(9000);
+    s.upsert_group(&group(&long, &[])).await.unwrap();
+    assert_eq!(next(&mut w).await, Some(ModelChange::Resync));
+    assert!(s.get_group(&long).await.unwrap().is_some());
     drop(w);
     db.cleanup().await;
 }
