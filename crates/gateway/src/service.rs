@@ -2499,6 +2499,7 @@ impl Service {
 
     /// Paged full sync of users and groups from Genesys into the read model.
     pub async fn full_sync(&self) -> Result<(usize, usize), GwError> {
+        let started_us = now_us();
         let ra = self.retry_after();
         self.resolver.clear().await;
         let apply = self.cfg.mapping.apply_on_sync && !self.mapping.groups.is_empty();
@@ -2581,9 +2582,10 @@ impl Service {
         }
         if !self.shadow() {
             // Groups gone from Genesys leave the read model (whichever replica stored them);
-            // a shadow gateway keeps the groups it simulated.
+            // a shadow gateway keeps the groups it simulated. A group written since this sync
+            // started (created through any replica after the listing passed it) stays.
             for old in self.store.group_index().await.map_err(store_err)? {
-                if !seen_groups.contains(&old.id) {
+                if !seen_groups.contains(&old.id) && old.updated_us < started_us {
                     self.store.delete_group(&old.id).await.map_err(store_err)?;
                 }
             }

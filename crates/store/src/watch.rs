@@ -82,6 +82,8 @@ pub struct GroupMembers {
     pub display_name: String,
     /// Member ids, sorted.
     pub members: Vec<String>,
+    /// When the group was last written (µs since the epoch, as the writer set it).
+    pub updated_us: i64,
 }
 
 impl Store {
@@ -122,13 +124,18 @@ impl Store {
     /// memory.
     pub async fn group_index(&self) -> Result<Vec<GroupMembers>> {
         dispatch!(self.pool(), p => {
-            let rows = sqlx::query("SELECT id, display_name FROM rm_group ORDER BY id")
+            let rows = sqlx::query("SELECT id, display_name, updated_us FROM rm_group ORDER BY id")
                 .fetch_all(p)
                 .await?;
             let mut groups = BTreeMap::new();
             for r in rows {
                 let id: String = r.try_get("id")?;
-                groups.insert(id.clone(), GroupMembers { id, display_name: r.try_get("display_name")?, members: Vec::new() });
+                groups.insert(id.clone(), GroupMembers {
+                    id,
+                    display_name: r.try_get("display_name")?,
+                    members: Vec::new(),
+                    updated_us: r.try_get("updated_us")?,
+                });
             }
             let rows = sqlx::query("SELECT group_id, member_id FROM rm_group_member ORDER BY group_id, member_id")
                 .fetch_all(p)

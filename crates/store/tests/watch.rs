@@ -190,7 +190,7 @@ async fn postgres_notifies_only_on_commit() {
     let store = db.store.clone();
     let pending = tokio::spawn(async move { store.commit(audited(group("g1", &["u1"]))).await });
     let mut blocked = false;
-    for _ in 0..500 {
+    for _ in 0..5000 {
         if writer_blocked(&db).await {
             blocked = true;
             break;

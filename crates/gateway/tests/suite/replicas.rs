@@ -322,3 +322,40 @@ async fn replica_reloads_after_its_listener_reconnects() {
     .await;
     stop(emu, schema, a, b).await;
 }
+
+/// A group deleted in Genesys behind gcprov's back leaves the read model at the next full sync
+/// of either replica (the sync lists the store's groups, not its own memory), and the other
+/// replica's memory follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_on_one_replica_removes_a_vanished_group_everywhere() {
+    let (emu, schema, a, b) = two_replicas().await;
+    let (st, user) = a
+        .call(
+            "POST",
+            "/Users",
+            Some(json!({"userName": "vanish@acme.example", "displayName": "Van Ish", "active": true})),
+        )
+        .await;
+    assert_eq!(st, 201, "{user}");
+    let uid = user["id"].as_str().expect("user id").to_string();
+    // Created through B, so only B wrote it; A's sync must still remove it.
+    let (st, g) = b
+        .call(
+            "POST",
+            "/Groups",
+            Some(json!({"displayName": "Vanishing Team", "members": [{"value": uid}]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{g}");
+    let gid = g["id"].as_str().expect("group id").to_string();
+    let genesys = gcprov_genesys::GenesysClient::new(client_config(&emu)).expect("client");
+    genesys.delete_group(&gid).await.expect("delete in Genesys");
+    a.svc().full_sync().await.expect("sync");
+    let (st, _) = b.call("GET", &format!("/Groups/{gid}"), None).await;
+    assert_eq!(st, 404);
+    b.until("B forgets the vanished group", || async {
+        b.user_groups(&uid).await.is_empty()
+    })
+    .await;
+    stop(emu, schema, a, b).await;
+}
