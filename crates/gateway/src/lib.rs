@@ -95,6 +95,7 @@ pub struct Gateway {
     server: JoinHandle<()>,
     jwks: Option<JoinHandle<()>>,
     sync: Option<JoinHandle<()>>,
+    watch: Option<JoinHandle<()>>,
     purge: Option<JoinHandle<()>>,
     idempotency: Arc<idempotency::Idempotency>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -214,6 +215,16 @@ impl Gateway {
             policy.clone(),
             mapping,
         ));
+        // Subscribe before the initial sync: every change another replica commits after the
+        // sync has read the store is then reported (PostgreSQL; `None` on SQLite).
+        let watch = svc
+            .store
+            .watch_model()
+            .await
+            .map_err(|source| GatewayError::Store {
+                url: redact_url(&svc.cfg.store.url),
+                source,
+            })?;
         let (users, groups) = svc
             .full_sync()
             .await
@@ -282,6 +293,7 @@ impl Gateway {
                 }
             })
         });
+        let watch = watch.map(|w| tokio::spawn(follow_model(svc.clone(), w)));
         let purge_every = svc.cfg.idempotency.purge_interval_seconds;
         let purge = (svc.cfg.idempotency.enabled && purge_every > 0).then(|| {
             let idem = idem.clone();
@@ -304,6 +316,7 @@ impl Gateway {
             server,
             jwks,
             sync,
+            watch,
             purge,
             idempotency: idem,
             shutdown: Some(tx),
@@ -350,11 +363,35 @@ impl Gateway {
         if let Some(p) = self.purge.take() {
             p.abort();
         }
+        if let Some(w) = self.watch.take() {
+            w.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
         let _ = server.await;
+    }
+}
+
+/// Keeps the in-memory group maps in step with the store: applies every change the store
+/// reports (any replica's commit). When applying one fails (store unavailable), the next
+/// change triggers a full reload instead, so a lost update cannot linger.
+async fn follow_model(svc: Arc<Service>, mut w: gcprov_store::ModelWatch) {
+    let mut dirty = false;
+    while let Some(c) = w.next().await {
+        let c = if dirty {
+            gcprov_store::ModelChange::Resync
+        } else {
+            c
+        };
+        match svc.apply_model_change(c).await {
+            Ok(()) => dirty = false,
+            Err(e) => {
+                tracing::warn!(error = %e, "applying a read-model change failed; will reload all");
+                dirty = true;
+            }
+        }
     }
 }
 

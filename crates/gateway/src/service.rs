@@ -116,10 +116,17 @@ pub struct Service {
     pub(crate) mapping: Mapping,
     /// The mapping's rules with Genesys ids (cleared by every full sync).
     resolver: Resolver,
-    /// Group id -> displayName (the store has no group listing; see the report).
+    /// Group id -> displayName (mirrors `rm_group`; names the groups in a user's `groups`
+    /// attribute and the mapping rules a user's groups owe).
     pub(crate) groups: RwLock<BTreeMap<String, String>>,
     /// Group memberships both ways (mirrors `rm_group_member`; saves a query per user read).
+    /// Both maps are only ever set from what the store holds (`reload_group`, `reload_all`),
+    /// with `members` locked before `groups`; other replicas' changes arrive as store
+    /// notifications (`apply_model_change`). See "Consistency" in docs/architecture/gateway.md.
     members: RwLock<Memberships>,
+    /// How many store-reported changes `apply_model_change` has handled (tests and operators
+    /// wait on it instead of sleeping).
+    model_changes: tokio::sync::watch::Sender<u64>,
     writes: Semaphore,
     pending: AtomicUsize,
     pub(crate) synced: AtomicBool,
@@ -247,6 +254,7 @@ impl Service {
             resolver: Resolver::default(),
             groups: RwLock::new(BTreeMap::new()),
             members: RwLock::new(Memberships::default()),
+            model_changes: tokio::sync::watch::Sender::new(0),
             writes: Semaphore::new(concurrency),
             pending: AtomicUsize::new(0),
             synced: AtomicBool::new(false),
@@ -953,11 +961,20 @@ impl Service {
                 all
             }
             (Kind::Group, _) => {
-                let ids: Vec<String> = self.groups.read().await.keys().cloned().collect();
-                let mut all = Vec::with_capacity(ids.len());
-                for id in ids {
-                    if let Some(g) = self.store.get_group(&id).await.map_err(store_err)? {
-                        all.push(g.resource);
+                let mut all = Vec::new();
+                let mut after = String::new();
+                loop {
+                    let page = self
+                        .store
+                        .list_groups(&after, 1000)
+                        .await
+                        .map_err(store_err)?;
+                    let Some(last) = page.last() else { break };
+                    after = last.id.clone();
+                    let n = page.len();
+                    all.extend(page.into_iter().map(|r| r.resource));
+                    if n < 1000 {
+                        break;
                     }
                 }
                 all
@@ -1509,8 +1526,6 @@ impl Service {
             }
         }
         trace.staged.push(Change::DeleteUser(id.to_string()));
-        self.members.write().await.remove_user(id);
-
         self.drop_from_groups(id, &groups).await?;
         Ok(())
     }
@@ -1572,8 +1587,8 @@ impl Service {
                 );
                 self.store.upsert_group(&rec).await.map_err(store_err)?;
             }
+            self.reload_group(gid).await.map_err(store_err)?;
         }
-        self.members.write().await.remove_user(uid);
         Ok(())
     }
 
@@ -1816,11 +1831,7 @@ impl Service {
                     .await
                     .map_err(store_err)?;
             }
-            self.groups.write().await.insert(id.clone(), name.clone());
-            self.members
-                .write()
-                .await
-                .set(&id, Some(rec.members.clone()));
+            self.reload_group(&id).await.map_err(store_err)?;
             self.apply_mapping(&id, &name, &members, &[], &mut trace)
                 .await?;
             Ok((id, rec.resource))
@@ -2016,14 +2027,7 @@ impl Service {
                     .map_err(store_err)?;
             }
         }
-        self.groups
-            .write()
-            .await
-            .insert(id.to_string(), name.clone());
-        self.members
-            .write()
-            .await
-            .set(id, Some(rec.members.clone()));
+        self.reload_group(id).await.map_err(store_err)?;
         self.apply_mapping(id, &name, &added, &removed, trace)
             .await?;
         Ok(rec.resource)
@@ -2135,8 +2139,7 @@ impl Service {
                     .await
                     .map_err(store_err)?;
             }
-            self.groups.write().await.remove(id);
-            self.members.write().await.set(id, None);
+            self.reload_group(id).await.map_err(store_err)?;
             Ok(())
         }
         .await;
@@ -2414,8 +2417,89 @@ impl Service {
 
     // ------------------------------------------------------------------ sync
 
+    /// Sets one group's name and members in memory from the store (or forgets the group if
+    /// the store no longer has it). Both maps stay locked while the store is read, so reloads
+    /// apply in the order they read: the last reload of a group, which follows the last commit
+    /// that changed it (a write's own reload, or the notification of any replica's commit),
+    /// leaves memory equal to the store.
+    pub(crate) async fn reload_group(&self, gid: &str) -> Result<(), gcprov_store::StoreError> {
+        let mut members = self.members.write().await;
+        let mut names = self.groups.write().await;
+        match self.store.get_group(gid).await? {
+            Some(g) => {
+                names.insert(g.id.clone(), g.display_name);
+                members.set(gid, Some(g.members));
+            }
+            None => {
+                names.remove(gid);
+                members.set(gid, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds both in-memory maps from the store (start, full sync, and whenever change
+    /// notifications may have been lost).
+    pub(crate) async fn reload_all(&self) -> Result<(), gcprov_store::StoreError> {
+        let mut members = self.members.write().await;
+        let mut names = self.groups.write().await;
+        let index = self.store.group_index().await?;
+        *members = Memberships::default();
+        names.clear();
+        for g in index {
+            members.set(&g.id, Some(g.members));
+            names.insert(g.id, g.display_name);
+        }
+        Ok(())
+    }
+
+    /// Applies a committed read-model change reported by the store (made by this replica or
+    /// another one sharing the PostgreSQL store): reloads what it names from the store.
+    /// Reloading is idempotent, so this replica's own changes coming back are harmless.
+    pub async fn apply_model_change(
+        &self,
+        change: gcprov_store::ModelChange,
+    ) -> Result<(), gcprov_store::StoreError> {
+        let r = self.apply_model_change_inner(change).await;
+        self.model_changes.send_modify(|n| *n += 1);
+        r
+    }
+
+    /// A receiver that changes each time a store-reported change has been handled (applied or
+    /// failed): wait on it, then check what should have changed.
+    pub fn model_changes_handled(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.model_changes.subscribe()
+    }
+
+    async fn apply_model_change_inner(
+        &self,
+        change: gcprov_store::ModelChange,
+    ) -> Result<(), gcprov_store::StoreError> {
+        match change {
+            gcprov_store::ModelChange::Group(gid) => self.reload_group(&gid).await,
+            gcprov_store::ModelChange::UserDeleted(uid) => {
+                // The groups memory holds the user in, and those the store still does.
+                let mut gids: BTreeSet<String> = self
+                    .members
+                    .read()
+                    .await
+                    .by_user
+                    .get(&uid)
+                    .cloned()
+                    .unwrap_or_default();
+                gids.extend(self.store.groups_of_member(&uid).await?);
+                for gid in gids {
+                    self.reload_group(&gid).await?;
+                }
+                Ok(())
+            }
+            gcprov_store::ModelChange::Resync => self.reload_all().await,
+        }
+    }
+
     /// Paged full sync of users and groups from Genesys into the read model.
     pub async fn full_sync(&self) -> Result<(usize, usize), GwError> {
+        let started_us = now_us();
         let ra = self.retry_after();
         self.resolver.clear().await;
         let apply = self.cfg.mapping.apply_on_sync && !self.mapping.groups.is_empty();
@@ -2459,7 +2543,7 @@ impl Service {
                 }
             }
         }
-        let mut seen_groups = BTreeMap::new();
+        let mut seen_groups = BTreeSet::new();
         let mut s = self.genesys.list_groups();
         while let Some(g) = s.next().await {
             let g = g.map_err(|e| from_genesys(&e, ra))?;
@@ -2494,29 +2578,20 @@ impl Service {
                 g.version.unwrap_or(1),
             );
             self.store.upsert_group(&rec).await.map_err(store_err)?;
-            self.members
-                .write()
-                .await
-                .set(&id, Some(rec.members.clone()));
-            seen_groups.insert(id, name);
+            seen_groups.insert(id);
         }
-        let mut names = self.groups.write().await;
         if !self.shadow() {
-            for old in names
-                .keys()
-                .filter(|k| !seen_groups.contains_key(*k))
-                .cloned()
-                .collect::<Vec<_>>()
-            {
-                self.store.delete_group(&old).await.map_err(store_err)?;
-                self.members.write().await.set(&old, None);
+            // Groups gone from Genesys leave the read model (whichever replica stored them);
+            // a shadow gateway keeps the groups it simulated. A group written since this sync
+            // started (created through any replica after the listing passed it) stays.
+            for old in self.store.group_index().await.map_err(store_err)? {
+                if !seen_groups.contains(&old.id) && old.updated_us < started_us {
+                    self.store.delete_group(&old.id).await.map_err(store_err)?;
+                }
             }
-            *names = seen_groups;
-        } else {
-            names.extend(seen_groups);
         }
-        let n_groups = names.len();
-        drop(names);
+        self.reload_all().await.map_err(store_err)?;
+        let n_groups = self.groups.read().await.len();
         if apply {
             match self.apply_mapping_on_sync(&held).await {
                 Ok(n) if n > 0 => tracing::info!(users = n, "mapping applied at sync"),
@@ -2649,16 +2724,6 @@ impl Memberships {
                     .insert(gid.to_string());
             }
             self.by_group.insert(gid.to_string(), members);
-        }
-    }
-
-    fn remove_user(&mut self, uid: &str) {
-        if let Some(groups) = self.by_user.remove(uid) {
-            for g in groups {
-                if let Some(m) = self.by_group.get_mut(&g) {
-                    m.retain(|x| x != uid);
-                }
-            }
         }
     }
 }

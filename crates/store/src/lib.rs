@@ -13,6 +13,7 @@ pub mod export;
 mod outbox;
 mod records;
 mod redact;
+mod watch;
 mod write;
 
 pub use audit::{
@@ -27,6 +28,7 @@ pub use records::{
     UserRecord,
 };
 pub use redact::{FieldRedactor, Redact, check_no_secrets};
+pub use watch::{GroupMembers, MODEL_CHANNEL, ModelChange, ModelWatch};
 pub use write::{Change, Commit, Committed};
 
 /// Microseconds since the Unix epoch for a timestamp (the unit every time column uses).

@@ -722,6 +722,9 @@ async fn run_batch(pool: &Pool, jobs: &[&Job]) -> Result<Vec<Committed>> {
                     affected.push(apply_op!(tx, op, sqlx::Postgres));
                 }
             }
+            // Other replicas learn of group/membership changes on commit (see watch.rs).
+            let notes = crate::watch::payloads(jobs.iter().flat_map(|j| j.ops.iter()));
+            crate::watch::notify_pg(&mut tx, notes).await?;
             let appended = if entries.is_empty() {
                 Vec::new()
             } else {

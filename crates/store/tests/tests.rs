@@ -7,3 +7,4 @@ mod commit;
 mod idempotency;
 mod outbox;
 mod records;
+mod watch;

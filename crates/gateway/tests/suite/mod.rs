@@ -13,5 +13,6 @@ mod mapping_lifecycle;
 mod okta;
 mod protocol;
 mod readiness;
+mod replicas;
 mod shadow_policy;
 mod tls;
