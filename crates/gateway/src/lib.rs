@@ -298,7 +298,10 @@ impl Gateway {
         let purge = (svc.cfg.idempotency.enabled && purge_every > 0).then(|| {
             let idem = idem.clone();
             tokio::spawn(async move {
-                let mut t = tokio::time::interval(Duration::from_secs(purge_every));
+                // The first purge runs one period after start, not at once: a start-up purge
+                // would race with whatever the first requests store (and tests that seed keys).
+                let period = Duration::from_secs(purge_every);
+                let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
                 loop {
                     t.tick().await;
                     match idem.purge_expired().await {
