@@ -2534,7 +2534,9 @@ impl Service {
                 let Some(last) = page.last() else { break };
                 after = last.id.clone();
                 for r in &page {
-                    if !seen_users.contains(&r.id) {
+                    // A user written since the sync started (by this or another replica) may be
+                    // missing from pages listed before the write: keep it for the next sync.
+                    if !seen_users.contains(&r.id) && r.updated_us < started_us {
                         self.store.delete_user(&r.id).await.map_err(store_err)?;
                     }
                 }

@@ -134,3 +134,55 @@ async fn write_leaves_read_model_and_audit_consistent() {
     assert!(env.store.verify().await.expect("verify").is_ok());
     env.shutdown().await;
 }
+
+/// A full sync removes read-model users Genesys no longer has, but keeps a user written after
+/// the sync started: its pages may have been listed before the write (a create through this or
+/// another replica during a long sync must not vanish from the IdP's view until the next sync).
+#[tokio::test]
+async fn full_sync_drops_vanished_users_but_keeps_users_written_during_it() {
+    let env = start(Opts::default()).await;
+    let ghost = |id: &str, user_name: &str, updated_us: i64| gcprov_store::UserRecord {
+        id: id.into(),
+        user_name: user_name.into(),
+        external_id: None,
+        display_name: None,
+        active: true,
+        version: 1,
+        emails: Vec::new(),
+        resource: json!({"id": id, "userName": user_name}),
+        updated_us,
+    };
+    let now = gcprov_store::to_us(time::OffsetDateTime::now_utc());
+    // Neither is in Genesys. One was written long ago, the other "during" the coming sync
+    // (its write time lies after the sync's start).
+    let stale = ghost(
+        "00000000-0000-4000-8000-00000000aaaa",
+        "stale@acme.example",
+        now - 3_600_000_000,
+    );
+    let fresh = ghost(
+        "00000000-0000-4000-8000-00000000bbbb",
+        "fresh@acme.example",
+        now + 3_600_000_000,
+    );
+    env.store.upsert_user(&stale).await.expect("upsert");
+    env.store.upsert_user(&fresh).await.expect("upsert");
+    env.gw.service().full_sync().await.expect("sync");
+    assert!(
+        env.store
+            .get_user(&stale.id)
+            .await
+            .expect("store")
+            .is_none(),
+        "a user Genesys no longer has leaves the read model"
+    );
+    assert!(
+        env.store
+            .get_user(&fresh.id)
+            .await
+            .expect("store")
+            .is_some(),
+        "a user written since the sync started stays until the next sync"
+    );
+    env.shutdown().await;
+}
