@@ -205,3 +205,103 @@ async fn full_sync_grants_the_owed_division_of_a_role_held_elsewhere() {
     );
     env.shutdown().await;
 }
+
+/// The Agent role alone, in the Sales division.
+const AGENT_IN_SALES: &str = r#"
+[[group]]
+idp_group = "Sales Agents"
+roles = [{ role = "Agent", division = "Sales" }]
+"#;
+
+#[tokio::test]
+async fn role_holders_over_several_pages_cost_one_read_per_page() {
+    let env = start(Opts {
+        mapping: Some(AGENT_IN_SALES),
+        ..Default::default()
+    })
+    .await;
+    let sales_division = division_id(&env, "Sales").await;
+    let agent = {
+        let mut s = env.genesys.list_roles(Some("Agent"));
+        let mut id = None;
+        while let Some(r) = s.next().await {
+            let r = r.expect("role");
+            if r.name.as_deref() == Some("Agent") {
+                id = r.id;
+            }
+        }
+        id.expect("Agent")
+    };
+    // 110 members already holding Agent in Sales, named so they sort before Grace: Grace
+    // (Agent in Home) is on the listing's second page.
+    let mut bulk = Vec::new();
+    for i in 0..110 {
+        let u = env
+            .genesys
+            .create_user(&gcprov_genesys::models::CreateUser {
+                name: format!("bulk-{i:03}"),
+                email: format!("bulk-{i:03}@acme.example"),
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+        let uid = u.id.expect("id");
+        env.genesys
+            .add_grants(
+                &uid,
+                gcprov_genesys::models::SubjectType::User,
+                &[gcprov_genesys::models::RoleDivisionPair {
+                    role_id: agent.clone(),
+                    division_id: sales_division.clone(),
+                }],
+            )
+            .await
+            .expect("grant");
+        bulk.push(uid);
+    }
+    let grace = user_id(&env, "grace@acme.example").await;
+    let sales = env.group_id("Sales Agents").await;
+    let mut members: Vec<&str> = bulk.iter().map(String::as_str).collect();
+    members.push(&grace);
+    env.genesys
+        .add_group_members(&sales, &members)
+        .await
+        .expect("add outside gcprov");
+    let holders = env
+        .genesys
+        .list_role_subject_grants(&agent)
+        .collect::<Vec<_>>()
+        .await
+        .len();
+    assert!(holders > 100 && holders % 100 != 0, "{holders}");
+
+    env.emu.reset_stats();
+    env.gw.service().full_sync().await.expect("sync");
+    let stats = env.emu.stats();
+    assert_eq!(
+        route_count(&stats, SUBJECT_GRANTS),
+        holders.div_ceil(100) as u64,
+        "one read per page of the one mapped role"
+    );
+    assert_eq!(
+        grants(&env, &grace).await,
+        vec!["Agent@Home".to_string(), "Agent@Sales".to_string()]
+    );
+    // Only Grace was out of line: one grant, one audit entry.
+    assert_eq!(
+        route_count(
+            &stats,
+            "POST /api/v2/authorization/subjects/{subjectId}/bulkadd"
+        ),
+        1,
+        "{stats}"
+    );
+    let audit = env.audit().await;
+    let sync: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "mapping.sync")
+        .collect();
+    assert_eq!(sync.len(), 1, "{sync:?}");
+    assert_eq!(sync[0].targets, vec![grace.clone()]);
+    env.shutdown().await;
+}
