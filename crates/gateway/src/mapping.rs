@@ -15,6 +15,8 @@
 //! highest proficiency among them). Names are resolved against Genesys when first needed and
 //! cached until the next full sync ([`Resolver`]). Removing a rule from this file leaves what
 //! it granted in place (conservative: gcprov does not know whether an admin relies on it).
+//! At full sync the (role, division) grants members hold are read per mapped role
+//! ([`HeldGrants`]), so a role held in another division than the rule says is granted too.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -80,8 +82,7 @@ fn five() -> f64 {
     5.0
 }
 
-/// One role grant of a rule: the Genesys pair and the role's name (the synced SCIM user
-/// lists roles by name only).
+/// One role grant of a rule: the Genesys pair and the role's name (for audit entries).
 #[derive(Debug, Clone, PartialEq)]
 struct RoleItem {
     pair: RoleDivisionPair,
@@ -106,12 +107,12 @@ pub struct Resolved {
     queues: Vec<String>,
 }
 
-/// What a user holds, as the full sync read it from the Genesys SCIM user: role names and
-/// skill/language names with proficiency.
+/// What a user holds, as the full sync read it from the Genesys SCIM user: whether active and
+/// skill/language names with proficiency. Roles are not taken from here: the SCIM user lists
+/// role names without divisions (see [`HeldGrants`]).
 #[derive(Debug, Clone, Default)]
 pub struct Held {
     pub active: bool,
-    pub roles: BTreeSet<String>,
     pub skills: BTreeMap<String, f64>,
     pub languages: BTreeMap<String, f64>,
 }
@@ -122,12 +123,6 @@ impl Held {
         let genesys = u.genesys.as_ref();
         Self {
             active: u.active.unwrap_or(true),
-            roles: u
-                .roles
-                .iter()
-                .flatten()
-                .filter_map(|r| r.value.clone())
-                .collect(),
             skills: genesys
                 .and_then(|g| g.routing_skills.as_ref())
                 .into_iter()
@@ -250,11 +245,15 @@ impl Resolved {
         (revoke, regrant)
     }
 
-    /// What of this (owed) set the user does not hold: roles whose name the user lacks,
-    /// skills/languages missing or at another proficiency, queues `in_queue` says the user is
-    /// not a member of. A role held in another division than owed is not detected (the SCIM
-    /// user lists role names only; see docs/architecture/gateway.md).
-    pub fn missing(&self, held: &Held, in_queue: impl Fn(&str) -> bool) -> Resolved {
+    /// What of this (owed) set the user does not hold: (role, division) pairs `holds` says the
+    /// user lacks (a role held in another division is lacking), skills/languages missing or at
+    /// another proficiency, queues `in_queue` says the user is not a member of.
+    pub fn missing(
+        &self,
+        held: &Held,
+        holds: impl Fn(&RoleDivisionPair) -> bool,
+        in_queue: impl Fn(&str) -> bool,
+    ) -> Resolved {
         let lacks = |m: &BTreeMap<String, f64>, x: &Item| {
             m.get(&x.name)
                 .is_none_or(|p| !same_level(*p, x.proficiency))
@@ -263,7 +262,7 @@ impl Resolved {
             roles: self
                 .roles
                 .iter()
-                .filter(|r| !held.roles.contains(&r.name))
+                .filter(|r| !holds(&r.pair))
                 .cloned()
                 .collect(),
             skills: self
@@ -314,6 +313,11 @@ impl Resolved {
         &self.queues
     }
 
+    /// Role ids of this set (a role owed in several divisions once).
+    pub fn role_ids(&self) -> BTreeSet<String> {
+        self.roles.iter().map(|r| r.pair.role_id.clone()).collect()
+    }
+
     /// A short description for audit entries (names, no secrets).
     pub fn describe(&self) -> serde_json::Value {
         serde_json::json!({
@@ -322,6 +326,60 @@ impl Resolved {
             "languages": self.languages.iter().map(|s| serde_json::json!({"name": s.name, "proficiency": s.proficiency})).collect::<Vec<_>>(),
             "queues": self.queues,
         })
+    }
+}
+
+/// The grants of some roles that some users hold, each as a (role, division) pair: what the
+/// full sync compares the mapping's role grants with.
+///
+/// Read with one paged `GET /api/v2/authorization/roles/{roleId}/subjectgrants` listing per
+/// role (`ceil(holders / 100)` calls each), not one call per user: the SCIM user the sync
+/// already read lists role names without divisions. Only subjects of type `PC_USER` (or
+/// without a type) are kept; a grant a user inherits from a Genesys group is not counted
+/// (the reference does not say whether the listing folds it into the user's entry), so such
+/// a user gets the direct grant (additive, never removed at sync).
+#[derive(Debug, Clone, Default)]
+pub struct HeldGrants {
+    by_user: HashMap<String, BTreeSet<RoleDivisionPair>>,
+}
+
+impl HeldGrants {
+    /// Reads the holders of each role in `role_ids`, keeping the users `keep` accepts (the
+    /// members of mapped groups), so memory follows them and not the roles' holders.
+    pub async fn read(
+        g: &GenesysClient,
+        role_ids: &BTreeSet<String>,
+        keep: impl Fn(&str) -> bool,
+    ) -> gcprov_genesys::Result<Self> {
+        let mut by_user: HashMap<String, BTreeSet<RoleDivisionPair>> = HashMap::new();
+        for rid in role_ids {
+            let mut s = g.list_role_subject_grants(rid);
+            while let Some(subject) = s.next().await {
+                let subject = subject?;
+                let is_user = subject
+                    .subject_type
+                    .as_deref()
+                    .is_none_or(|t| t.eq_ignore_ascii_case("PC_USER"));
+                let Some(uid) = subject.id.filter(|u| is_user && keep(u)) else {
+                    continue;
+                };
+                let pairs = by_user.entry(uid).or_default();
+                for d in subject.divisions.into_iter().flatten() {
+                    if let Some(division_id) = d.id {
+                        pairs.insert(RoleDivisionPair {
+                            role_id: rid.clone(),
+                            division_id,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(Self { by_user })
+    }
+
+    /// Whether `user` holds the role in the pair's division (as read).
+    pub fn holds(&self, user: &str, pair: &RoleDivisionPair) -> bool {
+        self.by_user.get(user).is_some_and(|p| p.contains(pair))
     }
 }
 
@@ -603,7 +661,7 @@ mod tests {
     }
 
     #[test]
-    fn missing_compares_names_levels_and_queues() {
+    fn missing_compares_pairs_levels_and_queues() {
         let owed = Resolved {
             roles: vec![role("agent", "sales")],
             skills: vec![item("sales", 4.0)],
@@ -612,20 +670,30 @@ mod tests {
         };
         let mut held = Held {
             active: true,
-            roles: ["AGENT".to_string()].into(),
             skills: [("SALES".to_string(), 4.0)].into(),
             languages: [("EN".to_string(), 5.0)].into(),
         };
-        assert!(owed.missing(&held, |_| true).is_empty());
+        let pairs: BTreeSet<RoleDivisionPair> = [role("agent", "sales").pair].into();
+        assert!(
+            owed.missing(&held, |p| pairs.contains(p), |_| true)
+                .is_empty()
+        );
+        assert_eq!(owed.role_ids(), ["agent".to_string()].into());
+
+        // The role held in another division only: the owed pair is missing.
+        let elsewhere: BTreeSet<RoleDivisionPair> = [role("agent", "home").pair].into();
+        let m = owed.missing(&held, |p| elsewhere.contains(p), |_| true);
+        assert_eq!(m.roles, vec![role("agent", "sales")]);
+        assert!(m.skills.is_empty() && m.languages.is_empty() && m.queues.is_empty());
+
         held.skills.insert("SALES".into(), 5.0);
-        held.roles.clear();
-        let m = owed.missing(&held, |_| false);
+        let m = owed.missing(&held, |p| pairs.contains(p), |_| false);
         assert_eq!(
             m.skills,
             vec![item("sales", 4.0)],
             "another level is not in line"
         );
-        assert_eq!(m.roles.len(), 1);
+        assert!(m.roles.is_empty());
         assert_eq!(m.queues, vec!["q1".to_string()]);
         assert!(m.languages.is_empty());
     }

@@ -25,7 +25,7 @@ use tokio::sync::{RwLock, Semaphore};
 use crate::auth::{Caller, Role};
 use crate::config::{GatewayConfig, GroupOnDelete, Mode, OnConflict, OnDelete};
 use crate::error::{GwError, from_genesys};
-use crate::mapping::{Held, Mapping, Resolved, Resolver};
+use crate::mapping::{Held, HeldGrants, Mapping, Resolved, Resolver};
 use crate::normalize::{normalize, normalize_patch};
 use crate::schema;
 
@@ -2293,9 +2293,11 @@ impl Service {
     }
 
     /// Full-sync step: grants what the mapping owes the active members of mapped groups and
-    /// they do not hold, judged from `held` (the SCIM users the sync just read) and one
-    /// member listing per mapped queue, so users already in line cost no Genesys call. One
-    /// `mapping.sync` audit entry per user brought in line. Returns how many.
+    /// they do not hold, judged from `held` (the SCIM users the sync just read: skills and
+    /// languages), one role-holder listing per mapped role ([`HeldGrants`]: the (role,
+    /// division) pairs) and one member listing per mapped queue, so users already in line
+    /// cost no Genesys call and no call is made per user. Never revokes. One `mapping.sync`
+    /// audit entry per user brought in line. Returns how many.
     async fn apply_mapping_on_sync(
         &self,
         held: &std::collections::HashMap<String, Held>,
@@ -2310,6 +2312,7 @@ impl Service {
             .collect();
         let mut users = BTreeSet::new();
         let mut queues = BTreeSet::new();
+        let mut roles = BTreeSet::new();
         {
             let members = self.members.read().await;
             for (gid, _) in &mapped {
@@ -2321,16 +2324,18 @@ impl Service {
         }
         for (_, name) in &mapped {
             if let Some(rule) = self.mapping.rule_for(name) {
-                queues.extend(
-                    self.resolve_rule(name, rule)
-                        .await?
-                        .queue_ids()
-                        .iter()
-                        .cloned(),
-                );
+                let r = self.resolve_rule(name, rule).await?;
+                queues.extend(r.queue_ids().iter().cloned());
+                roles.extend(r.role_ids());
             }
         }
         let ra = self.retry_after();
+        // Only the members of mapped groups who could be granted are kept.
+        let grants = HeldGrants::read(&self.genesys, &roles, |u| {
+            users.contains(u) && held.get(u).is_some_and(|h| h.active)
+        })
+        .await
+        .map_err(|e| from_genesys(&e, ra))?;
         let mut in_queue: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for q in queues {
             let mut set = BTreeSet::new();
@@ -2358,7 +2363,11 @@ impl Service {
                 continue;
             };
             let owed = self.owed_by_groups(u, None).await?;
-            let missing = owed.missing(h, |q| in_queue.get(q).is_some_and(|s| s.contains(u)));
+            let missing = owed.missing(
+                h,
+                |p| grants.holds(u, p),
+                |q| in_queue.get(q).is_some_and(|s| s.contains(u)),
+            );
             if missing.is_empty() {
                 continue;
             }

@@ -9,6 +9,7 @@ mod faults;
 mod idempotency;
 mod idempotency_replicas;
 mod jwks;
+mod mapping_divisions;
 mod mapping_lifecycle;
 mod okta;
 mod protocol;
