@@ -942,42 +942,18 @@ impl Service {
                 .map(|r| r.resource)
                 .collect(),
             (Kind::User, _) => {
-                let mut all = Vec::new();
-                let mut after = String::new();
-                loop {
-                    let page = self
-                        .store
-                        .list_users(&after, 1000)
-                        .await
-                        .map_err(store_err)?;
-                    let Some(last) = page.last() else { break };
-                    after = last.id.clone();
-                    let n = page.len();
-                    all.extend(page.into_iter().map(|r| r.resource));
-                    if n < 1000 {
-                        break;
-                    }
-                }
-                all
+                keyset_all(|after| async move {
+                    let page = self.store.list_users(&after, 1000).await?;
+                    Ok(page.into_iter().map(|r| (r.id, r.resource)).collect())
+                })
+                .await?
             }
             (Kind::Group, _) => {
-                let mut all = Vec::new();
-                let mut after = String::new();
-                loop {
-                    let page = self
-                        .store
-                        .list_groups(&after, 1000)
-                        .await
-                        .map_err(store_err)?;
-                    let Some(last) = page.last() else { break };
-                    after = last.id.clone();
-                    let n = page.len();
-                    all.extend(page.into_iter().map(|r| r.resource));
-                    if n < 1000 {
-                        break;
-                    }
-                }
-                all
+                keyset_all(|after| async move {
+                    let page = self.store.list_groups(&after, 1000).await?;
+                    Ok(page.into_iter().map(|r| (r.id, r.resource)).collect())
+                })
+                .await?
             }
         };
         let mut out = Vec::with_capacity(candidates.len());
@@ -2737,4 +2713,26 @@ impl Memberships {
             self.by_group.insert(gid.to_string(), members);
         }
     }
+}
+
+/// Every resource of a store listing paged by id: `page(after)` returns up to 1,000
+/// `(id, resource)` pairs with ids after `after`.
+async fn keyset_all<F, Fut>(mut page: F) -> Result<Vec<Value>, GwError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<(String, Value)>, gcprov_store::StoreError>>,
+{
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let rows = page(after.clone()).await.map_err(store_err)?;
+        let n = rows.len();
+        let Some((last, _)) = rows.last() else { break };
+        after = last.clone();
+        all.extend(rows.into_iter().map(|(_, r)| r));
+        if n < 1000 {
+            break;
+        }
+    }
+    Ok(all)
 }
