@@ -9,66 +9,13 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use gcprov_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed};
-use gcprov_gateway::{Gateway, GatewayConfig, Mapping, StartOptions, demo};
+use gcprov_emulator::EmulatorHandle;
 use gcprov_genesys::{ClientConfig, GenesysClient, SecretString};
-use gcprov_store::sqlx::{self, AssertSqlSafe};
-use gcprov_store::{Store, StoreOptions};
+use gcprov_store::sqlx;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::support::*;
-
-fn pg_url() -> String {
-    std::env::var("GCPROV_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-/// A fresh schema; fails (never skips) when PostgreSQL is unreachable.
-async fn new_schema() -> String {
-    let admin = sqlx::PgPool::connect(&pg_url()).await.unwrap_or_else(|e| {
-        panic!("this test needs PostgreSQL at GCPROV_TEST_POSTGRES_URL (default 127.0.0.1:5432/test): {e}")
-    });
-    let schema = format!("gw_{}", uuid::Uuid::new_v4().simple());
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&admin)
-        .await
-        .expect("create schema");
-    admin.close().await;
-    schema
-}
-
-async fn drop_schema(schema: &str) {
-    if let Ok(admin) = sqlx::PgPool::connect(&pg_url()).await {
-        let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .execute(&admin)
-            .await;
-        admin.close().await;
-    }
-}
-
-/// A replica: its own store handle (pool and writer) on the shared schema.
-async fn replica(schema: &str, genesys: ClientConfig) -> (Gateway, Store) {
-    let store = Store::open(StoreOptions::new(pg_url()).pg_schema(schema))
-        .await
-        .expect("store");
-    let mut cfg = GatewayConfig::minimal("postgres://replica");
-    cfg.groups.create_missing = true;
-    let mapping = Mapping::from_toml(demo::DEMO_MAPPING, "mapping.toml").expect("mapping");
-    let gw = Gateway::start(
-        cfg,
-        StartOptions {
-            genesys: Some(genesys),
-            authenticator: Some(tokens()),
-            policy: None,
-            mapping: Some(mapping),
-            store: Some(store.clone()),
-        },
-    )
-    .await
-    .expect("gateway");
-    (gw, store)
-}
 
 /// Forwards every request to the emulator; a SCIM user create first reports its arrival and
 /// waits for a permit.
@@ -165,17 +112,11 @@ fn header<'a>(r: &'a Resp, name: &str) -> Option<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_on_another_replica_is_409_while_in_flight_then_replayed() {
-    let schema = new_schema().await;
-    let emu = Emulator::start(EmulatorConfig {
-        seed: Some(Seed::from_json_str(demo::DEMO_SEED).expect("seed")),
-        rate_limit_per_minute: None,
-        ..Default::default()
-    })
-    .await
-    .expect("emulator");
+    let schema = new_pg_schema().await;
+    let emu = demo_emulator().await;
     let (through_gate, permits, mut arrived, gate_task) = gate(&emu).await;
-    let (a, _a_store) = replica(&schema, through_gate).await;
-    let (b, b_store) = replica(&schema, client_config(&emu)).await;
+    let (a, _a_store) = pg_replica(&schema, through_gate, |_| {}).await;
+    let (b, b_store) = pg_replica(&schema, client_config(&emu), |_| {}).await;
     let genesys = GenesysClient::new(client_config(&emu)).expect("client");
     let env_b = Env {
         gw: b,
@@ -282,7 +223,7 @@ async fn a_retry_on_another_replica_is_409_while_in_flight_then_replayed() {
     a.shutdown().await;
     env_b.shutdown().await;
     gate_task.abort();
-    drop_schema(&schema).await;
+    drop_pg_schema(&schema).await;
 }
 
 fn b_in_flight(env: &Env) -> usize {
@@ -383,17 +324,11 @@ async fn rows_for(schema: &str, key: &str) -> i64 {
 /// is released, so the retry on B runs instead of waiting for the lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_request_releases_its_key_for_the_other_replicas() {
-    let schema = new_schema().await;
-    let emu = Emulator::start(EmulatorConfig {
-        seed: Some(Seed::from_json_str(demo::DEMO_SEED).expect("seed")),
-        rate_limit_per_minute: None,
-        ..Default::default()
-    })
-    .await
-    .expect("emulator");
+    let schema = new_pg_schema().await;
+    let emu = demo_emulator().await;
     let (through_gate, _permits, mut arrived, gate_task) = gate(&emu).await;
-    let (a, _a_store) = replica(&schema, through_gate).await;
-    let (b, b_store) = replica(&schema, client_config(&emu)).await;
+    let (a, _a_store) = pg_replica(&schema, through_gate, |_| {}).await;
+    let (b, b_store) = pg_replica(&schema, client_config(&emu), |_| {}).await;
     let genesys = GenesysClient::new(client_config(&emu)).expect("client");
     let env_b = Env {
         gw: b,
@@ -450,5 +385,5 @@ async fn a_cancelled_request_releases_its_key_for_the_other_replicas() {
     a.shutdown().await;
     env_b.shutdown().await;
     gate_task.abort();
-    drop_schema(&schema).await;
+    drop_pg_schema(&schema).await;
 }

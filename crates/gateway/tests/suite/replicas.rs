@@ -5,29 +5,11 @@
 
 use std::sync::Arc;
 
-use gcprov_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed};
-use gcprov_gateway::{Gateway, GatewayConfig, Mapping, Service, StartOptions, demo};
-use gcprov_store::sqlx::{self, AssertSqlSafe};
-use gcprov_store::{Store, StoreOptions};
+use gcprov_emulator::EmulatorHandle;
+use gcprov_gateway::{Gateway, Service};
 use serde_json::{Value, json};
 
 use super::support::*;
-
-fn pg_url() -> String {
-    std::env::var("GCPROV_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-async fn admin_exec(sql: String) {
-    let admin = sqlx::PgPool::connect(&pg_url()).await.unwrap_or_else(|e| {
-        panic!("this test needs PostgreSQL at GCPROV_TEST_POSTGRES_URL (default 127.0.0.1:5432/test): {e}")
-    });
-    sqlx::raw_sql(AssertSqlSafe(sql))
-        .execute(&admin)
-        .await
-        .expect("admin SQL");
-    admin.close().await;
-}
 
 /// One replica: a gateway with its own store handle (pool, writer, listener).
 struct Replica {
@@ -37,28 +19,12 @@ struct Replica {
 
 impl Replica {
     async fn start(emu: &EmulatorHandle, schema: &str) -> Replica {
-        let store = Store::open(StoreOptions::new(pg_url()).pg_schema(schema))
-            .await
-            .expect("store");
-        let mut cfg = GatewayConfig::minimal("postgres://unused");
-        cfg.groups.create_missing = true;
-        cfg.users.on_delete = gcprov_gateway::OnDelete::Delete;
-        // No scheduled sync: only the notifications can carry the other replica's changes.
-        cfg.sync.interval_seconds = 0;
-        let gw = Gateway::start(
-            cfg,
-            StartOptions {
-                genesys: Some(client_config(emu)),
-                authenticator: Some(tokens()),
-                mapping: Some(
-                    Mapping::from_toml(demo::DEMO_MAPPING, "mapping.toml").expect("mapping"),
-                ),
-                store: Some(store),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("gateway");
+        let (gw, _store) = pg_replica(schema, client_config(emu), |cfg| {
+            cfg.users.on_delete = gcprov_gateway::OnDelete::Delete;
+            // No scheduled sync: only the notifications can carry the other replica's changes.
+            cfg.sync.interval_seconds = 0;
+        })
+        .await;
         Replica {
             gw,
             http: reqwest::Client::new(),
@@ -129,16 +95,8 @@ impl Replica {
 }
 
 async fn two_replicas() -> (EmulatorHandle, String, Replica, Replica) {
-    let seed = Seed::from_json_str(demo::DEMO_SEED).expect("seed");
-    let emu = Emulator::start(EmulatorConfig {
-        seed: Some(seed),
-        rate_limit_per_minute: None,
-        ..Default::default()
-    })
-    .await
-    .expect("emulator");
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    admin_exec(format!("CREATE SCHEMA {schema}")).await;
+    let emu = demo_emulator().await;
+    let schema = new_pg_schema().await;
     let a = Replica::start(&emu, &schema).await;
     let b = Replica::start(&emu, &schema).await;
     (emu, schema, a, b)
@@ -148,7 +106,7 @@ async fn stop(emu: EmulatorHandle, schema: String, a: Replica, b: Replica) {
     a.gw.shutdown().await;
     b.gw.shutdown().await;
     emu.shutdown().await;
-    admin_exec(format!("DROP SCHEMA {schema} CASCADE")).await;
+    drop_pg_schema(&schema).await;
 }
 
 fn ids(body: &Value) -> Vec<String> {
@@ -295,7 +253,7 @@ async fn replica_reloads_after_its_listener_reconnects() {
     let uid = user["id"].as_str().expect("user id").to_string();
 
     // Cut both replicas' listeners (same application name), then change through A.
-    admin_exec(format!(
+    pg_admin(format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE application_name = 'gcprov-watch:{schema}'"
     ))

@@ -6,6 +6,7 @@ use gcprov_gateway::{
 };
 use gcprov_genesys::{ClientConfig, GenesysClient, SecretString};
 use gcprov_policy::Policy;
+use gcprov_store::sqlx::{self, AssertSqlSafe};
 use gcprov_store::{AuditEntry, Store, StoreOptions};
 use serde_json::Value;
 
@@ -60,15 +61,79 @@ pub fn tokens() -> Authenticator {
     ])
 }
 
-pub async fn start(opts: Opts) -> Env {
+/// The emulator with the demo org, rate limit off.
+pub async fn demo_emulator() -> EmulatorHandle {
     let seed = Seed::from_json_str(demo::DEMO_SEED).expect("seed");
-    let emu = Emulator::start(EmulatorConfig {
+    Emulator::start(EmulatorConfig {
         seed: Some(seed),
         rate_limit_per_minute: None,
         ..Default::default()
     })
     .await
-    .expect("emulator");
+    .expect("emulator")
+}
+
+/// PostgreSQL for the multi-replica tests: `GCPROV_TEST_POSTGRES_URL`, default
+/// postgres://postgres@127.0.0.1:5432/test. Those tests fail, never skip, without it.
+pub fn pg_url() -> String {
+    std::env::var("GCPROV_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// Runs one statement as the PostgreSQL admin.
+pub async fn pg_admin(sql: String) {
+    let admin = sqlx::PgPool::connect(&pg_url()).await.unwrap_or_else(|e| {
+        panic!("this test needs PostgreSQL at GCPROV_TEST_POSTGRES_URL (default 127.0.0.1:5432/test): {e}")
+    });
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(&admin)
+        .await
+        .expect("admin SQL");
+    admin.close().await;
+}
+
+/// A fresh PostgreSQL schema for one test's shared store.
+pub async fn new_pg_schema() -> String {
+    let schema = format!("gw_{}", uuid::Uuid::new_v4().simple());
+    pg_admin(format!("CREATE SCHEMA {schema}")).await;
+    schema
+}
+
+pub async fn drop_pg_schema(schema: &str) {
+    pg_admin(format!("DROP SCHEMA {schema} CASCADE")).await;
+}
+
+/// One gateway replica on a shared PostgreSQL schema: its own store handle (pool, writer,
+/// listener), the demo mapping, `groups.create_missing`; `tune` adjusts the rest.
+pub async fn pg_replica(
+    schema: &str,
+    genesys: ClientConfig,
+    tune: impl FnOnce(&mut GatewayConfig),
+) -> (Gateway, Store) {
+    let store = Store::open(StoreOptions::new(pg_url()).pg_schema(schema))
+        .await
+        .expect("store");
+    let mut cfg = GatewayConfig::minimal("postgres://replica");
+    cfg.groups.create_missing = true;
+    tune(&mut cfg);
+    let mapping = Mapping::from_toml(demo::DEMO_MAPPING, "mapping.toml").expect("mapping");
+    let gw = Gateway::start(
+        cfg,
+        StartOptions {
+            genesys: Some(genesys),
+            authenticator: Some(tokens()),
+            mapping: Some(mapping),
+            store: Some(store.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("gateway");
+    (gw, store)
+}
+
+pub async fn start(opts: Opts) -> Env {
+    let emu = demo_emulator().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(StoreOptions::sqlite_in_dir(dir.path()))
         .await
