@@ -367,8 +367,8 @@ pub(crate) struct Prepared {
 }
 
 /// The rows a batch of prepared entries becomes once chained onto the head `(seq, hash)`:
-/// computed once, then written with bound parameters (PostgreSQL) or as encoded literals in one
-/// multi-statement script (SQLite, see `write.rs`).
+/// computed once, then written with multi-row statements (PostgreSQL, [`write_plan_pg`]) or
+/// cached single-row statements (SQLite's writer thread, see `sqlite_writer.rs`).
 pub(crate) struct AppendPlan {
     pub(crate) ts_us: i64,
     /// Per entry: the entry, its canonical detail, its targets and correlation ids as JSON.
@@ -441,6 +441,35 @@ pub(crate) fn plan_append(seq: i64, prev: String, batch: &[&Prepared]) -> Result
     Ok(plan)
 }
 
+// The audit tables' insert heads, shared by the PostgreSQL multi-row statements below and the
+// single-row statements of SQLite's writer thread.
+macro_rules! insert_audit_row {
+    () => {
+        "INSERT INTO audit_log (seq, ts_us, actor, action, targets, request_id, correlation_ids, outcome, detail, prev_hash, hash) "
+    };
+}
+macro_rules! insert_audit_target {
+    () => {
+        "INSERT INTO audit_target (target, seq) "
+    };
+}
+macro_rules! insert_outbox_event {
+    () => {
+        "INSERT INTO outbox (id, audit_seq, kind, payload, state, attempts, next_attempt_us, created_us) "
+    };
+}
+pub(crate) const INSERT_AUDIT_ROW: &str = concat!(
+    insert_audit_row!(),
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+);
+pub(crate) const INSERT_AUDIT_TARGET: &str = concat!(insert_audit_target!(), "VALUES ($1, $2)");
+/// An event is pending, never attempted, and due when created (`$5`).
+pub(crate) const INSERT_OUTBOX_EVENT: &str = concat!(
+    insert_outbox_event!(),
+    "VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)"
+);
+pub(crate) const MOVE_HEAD: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
+
 /// Writes a plan with one multi-row statement per table (four statements per batch, whatever
 /// its size) and bound parameters, inside the caller's PostgreSQL transaction.
 pub(crate) async fn write_plan_pg(
@@ -448,9 +477,7 @@ pub(crate) async fn write_plan_pg(
     plan: AppendPlan,
 ) -> Result<Vec<Appended>> {
     let ts_us = plan.ts_us;
-    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-        "INSERT INTO audit_log (seq, ts_us, actor, action, targets, request_id, correlation_ids, outcome, detail, prev_hash, hash) ",
-    );
+    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(insert_audit_row!());
     qb.push_values(plan.rows, |mut b, (e, detail, t, c)| {
         b.push_bind(e.seq)
             .push_bind(e.ts_us)
@@ -466,17 +493,14 @@ pub(crate) async fn write_plan_pg(
     });
     qb.build().execute(&mut *tx).await?;
     if !plan.targets.is_empty() {
-        let mut qb =
-            sqlx::QueryBuilder::<sqlx::Postgres>::new("INSERT INTO audit_target (target, seq) ");
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(insert_audit_target!());
         qb.push_values(plan.targets, |mut b, (t, s)| {
             b.push_bind(t).push_bind(s);
         });
         qb.build().execute(&mut *tx).await?;
     }
     if !plan.events.is_empty() {
-        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-            "INSERT INTO outbox (id, audit_seq, kind, payload, state, attempts, next_attempt_us, created_us) ",
-        );
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(insert_outbox_event!());
         qb.push_values(plan.events, |mut b, (id, s, kind, payload)| {
             b.push_bind(id)
                 .push_bind(s)
@@ -489,7 +513,7 @@ pub(crate) async fn write_plan_pg(
         });
         qb.build().execute(&mut *tx).await?;
     }
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+    sqlx::query(MOVE_HEAD)
         .bind(plan.head_seq)
         .bind(&plan.head_hash)
         .execute(&mut *tx)

@@ -1,6 +1,6 @@
 //! Connecting, migrating and the backend dispatch shared by every table module.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Result, StoreError};
 use crate::redact::{FieldRedactor, Redact};
-use crate::write::{WriteReq, writer_loop};
+use crate::write::{Msg, pg_writer_loop};
 
 /// The newest schema version this binary knows. A database at a newer version is refused.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -153,10 +153,10 @@ pub struct Store {
 
 pub(crate) struct Inner {
     pub(crate) pool: Pool,
-    /// The writer task's own connection (also used by the few writes outside it: outbox
-    /// claims and marks, which must return rows to their caller).
-    pub(crate) writer_pool: Pool,
-    pub(crate) writer: mpsc::Sender<WriteReq>,
+    /// PostgreSQL: the writer task's own connection, also used by the few writes outside its
+    /// batches (outbox claims and marks). SQLite: `None`; those run on the writer thread.
+    pub(crate) pg_writer: Option<PgPool>,
+    pub(crate) writer: mpsc::Sender<Msg>,
     pub(crate) redactor: Arc<dyn Redact>,
 }
 
@@ -174,36 +174,34 @@ impl Store {
     /// use the store from the runtime that opened it.
     pub async fn open(opts: StoreOptions) -> Result<Store> {
         let url = opts.url.trim();
-        // Reads use `pool`; every write of this process goes through the writer task, which
-        // owns a one-connection pool of its own (so readers never delay a commit, and nothing in
-        // the process contends for SQLite's write lock).
-        let (pool, writer_pool, checkpoints) = if url.starts_with("sqlite:") {
-            let reads = open_sqlite(url, &opts, opts.max_connections.unwrap_or(4), false).await?;
+        // Reads use `pool`; every write of this process goes through the writer, which owns a
+        // connection of its own (so readers never delay a commit, and nothing in the process
+        // contends for SQLite's write lock).
+        let max_batch = opts.max_batch.max(1);
+        let (tx, rx) = mpsc::channel(max_batch * 4);
+        let (pool, pg_writer) = if url.starts_with("sqlite:") {
+            let (reads, file) = open_sqlite(url, &opts, opts.max_connections.unwrap_or(4)).await?;
             migrate(&Pool::Sqlite(reads.clone())).await?;
-            let writes = open_sqlite(url, &opts, 1, true).await?;
+            let conn =
+                crate::sqlite_writer::open(&file, opts.sqlite_durability, opts.busy_timeout)?;
             // WAL checkpoints run beside the writer, not inside its commits (see checkpointer).
             let (ckpt_tx, ckpt_rx) = mpsc::channel(1);
             tokio::spawn(checkpointer(reads.clone(), ckpt_rx));
-            (Pool::Sqlite(reads), Pool::Sqlite(writes), Some(ckpt_tx))
+            crate::sqlite_writer::spawn(conn, rx, max_batch, ckpt_tx)?;
+            (Pool::Sqlite(reads), None)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let reads = open_postgres(url, &opts, opts.max_connections.unwrap_or(8)).await?;
             migrate(&Pool::Postgres(reads.clone())).await?;
             let writes = open_postgres(url, &opts, 1).await?;
-            (Pool::Postgres(reads), Pool::Postgres(writes), None)
+            tokio::spawn(pg_writer_loop(writes.clone(), rx, max_batch));
+            (Pool::Postgres(reads), Some(writes))
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        let (tx, rx) = mpsc::channel(opts.max_batch.max(1) * 4);
-        tokio::spawn(writer_loop(
-            writer_pool.clone(),
-            rx,
-            opts.max_batch.max(1),
-            checkpoints,
-        ));
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
-                writer_pool,
+                pg_writer,
                 writer: tx,
                 redactor: opts.redactor,
             }),
@@ -226,12 +224,6 @@ impl Store {
         &self.inner.pool
     }
 
-    /// The writer's connection, for the outbox writes that return rows to their caller: they
-    /// queue for that connection instead of contending for SQLite's write lock.
-    pub(crate) fn write_pool(&self) -> &Pool {
-        &self.inner.writer_pool
-    }
-
     /// The schema version recorded in the database.
     pub async fn schema_version(&self) -> Result<i64> {
         dispatch!(self.pool(), p => {
@@ -242,10 +234,13 @@ impl Store {
         })
     }
 
-    /// Closes the pool; pending appends already acknowledged are durable.
+    /// Closes the pools; pending appends already acknowledged are durable. (SQLite's writer
+    /// thread closes its connection once the last handle of the store is dropped.)
     pub async fn close(&self) {
         dispatch!(self.pool(), p => p.close().await);
-        dispatch!(&self.inner.writer_pool, p => p.close().await)
+        if let Some(p) = &self.inner.pg_writer {
+            p.close().await;
+        }
     }
 }
 
@@ -265,11 +260,18 @@ async fn checkpointer(pool: SqlitePool, mut wake: mpsc::Receiver<()>) {
     }
 }
 
-/// `writer`: the writer task's own connection, which does not checkpoint on commit.
-async fn open_sqlite(url: &str, opts: &StoreOptions, max: u32, writer: bool) -> Result<SqlitePool> {
+/// The read pool, and the database file's path for the writer thread.
+async fn open_sqlite(url: &str, opts: &StoreOptions, max: u32) -> Result<(SqlitePool, PathBuf)> {
     let co =
         SqliteConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
     let file = co.get_filename().to_path_buf();
+    // The readers and the writer thread are separate connections: they must share a file.
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Err(StoreError::InvalidUrl(
+            "an in-memory SQLite database cannot be shared by the store's connections; use a file"
+                .into(),
+        ));
+    }
     if let Some(parent) = file.parent()
         && !parent.as_os_str().is_empty()
         && !parent.exists()
@@ -294,11 +296,6 @@ async fn open_sqlite(url: &str, opts: &StoreOptions, max: u32, writer: bool) -> 
         })
         .busy_timeout(opts.busy_timeout)
         .foreign_keys(true);
-    let co = if writer {
-        co.pragma("wal_autocheckpoint", "0")
-    } else {
-        co
-    };
     let pool = SqlitePoolOptions::new()
         .max_connections(max)
         // A pooled SQLite connection is a local file handle, not a socket that can go stale:
@@ -306,7 +303,7 @@ async fn open_sqlite(url: &str, opts: &StoreOptions, max: u32, writer: bool) -> 
         .test_before_acquire(false)
         .connect_with(co)
         .await?;
-    Ok(pool)
+    Ok((pool, file))
 }
 
 async fn open_postgres(url: &str, opts: &StoreOptions, max: u32) -> Result<PgPool> {

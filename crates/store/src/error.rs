@@ -4,7 +4,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[source] Arc<sqlx::Error>),
+    Database(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
     #[error(
         "database schema version {found} is newer than this gcprov supports ({supported}); upgrade gcprov"
     )]
@@ -37,6 +37,12 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(Arc::new(e))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
         StoreError::Database(Arc::new(e))
     }
 }

@@ -1,8 +1,8 @@
 //! gcprov-store: the durable store of gcprov.
 //!
-//! One [`Store`] handle over two real backends through sqlx: SQLite (the embedded default, WAL) and
-//! PostgreSQL (several replicas sharing one database). It holds the tamper-evident audit log, the
-//! delivery outbox (written in the same transaction as the audit entry that caused each event),
+//! One [`Store`] handle over two real backends: SQLite (the embedded default, WAL; reads through
+//! sqlx, writes on a writer thread through rusqlite) and PostgreSQL (sqlx; several replicas
+//! sharing one database). It holds the tamper-evident audit log, the delivery outbox (written in the same transaction as the audit entry that caused each event),
 //! idempotency keys, the IdP-to-Genesys identity map, reconciler checkpoints and the read model of
 //! the org's users and groups. See `docs/architecture/store.md`.
 
@@ -13,6 +13,7 @@ pub mod export;
 mod outbox;
 mod records;
 mod redact;
+mod sqlite_writer;
 mod watch;
 mod write;
 

@@ -7,8 +7,10 @@ use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::db::{Pool, Store, dispatch};
+use crate::db::{Store, dispatch};
 use crate::error::{Result, StoreError};
+use crate::sqlite_writer::numbered;
+use crate::write::Arg::{Int, Text};
 
 /// Where an event is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,29 +75,60 @@ pub struct OutboxCounts {
     pub dead: i64,
 }
 
+/// An event from a row of `outbox`: a sqlx row (`try_get`, the default) or a rusqlite row of
+/// SQLite's writer thread (`get`).
 macro_rules! event_from_row {
-    ($row:expr) => {{
+    ($row:expr) => {
+        event_from_row!($row, try_get)
+    };
+    ($row:expr, $get:ident) => {{
         let r = &$row;
-        let id: String = r.try_get("id")?;
-        let payload: String = r.try_get("payload")?;
-        let state: String = r.try_get("state")?;
-        let sinks: String = r.try_get("delivered_sinks")?;
+        let id: String = r.$get("id")?;
+        let payload: String = r.$get("payload")?;
+        let state: String = r.$get("state")?;
+        let sinks: String = r.$get("delivered_sinks")?;
         OutboxEvent {
             id: Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("outbox id".into()))?,
-            pos: r.try_get("pos")?,
-            audit_seq: r.try_get("audit_seq")?,
-            kind: r.try_get("kind")?,
+            pos: r.$get("pos")?,
+            audit_seq: r.$get("audit_seq")?,
+            kind: r.$get("kind")?,
             payload: serde_json::from_str(&payload)?,
             state: state.parse()?,
-            attempts: r.try_get("attempts")?,
-            next_attempt_us: r.try_get("next_attempt_us")?,
+            attempts: r.$get("attempts")?,
+            next_attempt_us: r.$get("next_attempt_us")?,
             delivered_sinks: serde_json::from_str(&sinks)?,
-            last_error: r.try_get("last_error")?,
-            created_us: r.try_get("created_us")?,
-            delivered_us: r.try_get("delivered_us")?,
+            last_error: r.$get("last_error")?,
+            created_us: r.$get("created_us")?,
+            delivered_us: r.$get("delivered_us")?,
         }
     }};
 }
+
+/// Claims due pending events (`$1` lease end, `$2` worker, `$3` now, `$4` limit). SQLite: a
+/// single UPDATE is atomic under its one-writer lock. PostgreSQL adds `FOR UPDATE SKIP LOCKED`
+/// to the inner select (see `claim_events`).
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outbox SET locked_until_us = $1, locked_by = $2 WHERE pos IN ( \
+               SELECT pos FROM outbox WHERE state = 'pending' AND next_attempt_us <= $3 \
+               AND (locked_until_us IS NULL OR locked_until_us <= $3) ORDER BY pos LIMIT $4",
+            $lock,
+            ") RETURNING *"
+        )
+    };
+}
+
+const MARK_DELIVERED: &str = "UPDATE outbox SET state = 'delivered', delivered_us = $1, locked_until_us = NULL, \
+     locked_by = NULL, last_error = NULL WHERE id = $2 AND locked_by = $3 AND state = 'pending'";
+const MARK_FAILED: &str = "UPDATE outbox SET state = $1, attempts = attempts + 1, next_attempt_us = $2, \
+     locked_until_us = NULL, locked_by = NULL, last_error = $3, delivered_sinks = $4 \
+     WHERE id = $5 AND locked_by = $6 AND state = 'pending'";
+const RETRY_EVENT: &str = "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_us = $1, \
+     locked_until_us = NULL, locked_by = NULL WHERE id = $2 AND state IN ('dead', 'pending')";
+const RETRY_ALL_DEAD: &str = "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_us = $1, \
+     locked_until_us = NULL, locked_by = NULL WHERE state = 'dead'";
+const PURGE_DELIVERED: &str = "DELETE FROM outbox WHERE state = 'delivered' AND delivered_us < $1";
 
 fn sorted(mut v: Vec<OutboxEvent>) -> Vec<OutboxEvent> {
     v.sort_by_key(|e| e.pos);
@@ -120,41 +153,28 @@ impl Store {
     ) -> Result<Vec<OutboxEvent>> {
         let now = crate::now_us();
         let until = now.saturating_add(lease.as_micros().min(i64::MAX as u128) as i64);
-        let evs = match self.write_pool() {
-            Pool::Sqlite(p) => {
-                // A single UPDATE is atomic under SQLite's one-writer lock.
-                let rows = sqlx::query(
-                    "UPDATE outbox SET locked_until_us = $1, locked_by = $2 WHERE pos IN ( \
-                       SELECT pos FROM outbox WHERE state = 'pending' AND next_attempt_us <= $3 \
-                       AND (locked_until_us IS NULL OR locked_until_us <= $3) ORDER BY pos LIMIT $4) \
-                     RETURNING *",
-                )
-                .bind(until)
-                .bind(worker)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(p)
-                .await?;
-                let mut v = Vec::with_capacity(rows.len());
-                for r in rows {
-                    v.push(event_from_row!(r));
-                }
-                v
+        let evs = match &self.inner.pg_writer {
+            None => {
+                let worker = worker.to_string();
+                self.on_sqlite_writer(move |c| {
+                    let mut st = c.prepare_cached(&numbered(claim_sql!("")))?;
+                    let mut rows = st.query(rusqlite::params![until, worker, now, limit])?;
+                    let mut v = Vec::new();
+                    while let Some(r) = rows.next()? {
+                        v.push(event_from_row!(r, get));
+                    }
+                    Ok(v)
+                })
+                .await?
             }
-            Pool::Postgres(p) => {
-                let rows = sqlx::query(
-                    "UPDATE outbox SET locked_until_us = $1, locked_by = $2 WHERE pos IN ( \
-                       SELECT pos FROM outbox WHERE state = 'pending' AND next_attempt_us <= $3 \
-                       AND (locked_until_us IS NULL OR locked_until_us <= $3) ORDER BY pos LIMIT $4 \
-                       FOR UPDATE SKIP LOCKED) \
-                     RETURNING *",
-                )
-                .bind(until)
-                .bind(worker)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(p)
-                .await?;
+            Some(p) => {
+                let rows = sqlx::query(claim_sql!(" FOR UPDATE SKIP LOCKED"))
+                    .bind(until)
+                    .bind(worker)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?;
                 let mut v = Vec::with_capacity(rows.len());
                 for r in rows {
                     v.push(event_from_row!(r));
@@ -168,18 +188,13 @@ impl Store {
     /// Marks an event delivered. Returns false when `worker` no longer holds it.
     pub async fn mark_delivered(&self, id: Uuid, worker: &str) -> Result<bool> {
         let now = crate::now_us();
-        dispatch!(self.write_pool(), p => {
-            let r = sqlx::query(
-                "UPDATE outbox SET state = 'delivered', delivered_us = $1, locked_until_us = NULL, \
-                 locked_by = NULL, last_error = NULL WHERE id = $2 AND locked_by = $3 AND state = 'pending'",
+        let n = self
+            .exec_write(
+                MARK_DELIVERED,
+                vec![Int(now), Text(id.to_string()), Text(worker.to_string())],
             )
-            .bind(now)
-            .bind(id.to_string())
-            .bind(worker)
-            .execute(p)
             .await?;
-            Ok(r.rows_affected() == 1)
-        })
+        Ok(n == 1)
     }
 
     /// Records a failed attempt: the event is retried at `retry_at_us`, or moves to the dead
@@ -200,22 +215,20 @@ impl Store {
         };
         let sinks = serde_json::to_string(delivered_sinks)?;
         let err: String = error.chars().take(1000).collect();
-        dispatch!(self.write_pool(), p => {
-            let r = sqlx::query(
-                "UPDATE outbox SET state = $1, attempts = attempts + 1, next_attempt_us = $2, \
-                 locked_until_us = NULL, locked_by = NULL, last_error = $3, delivered_sinks = $4 \
-                 WHERE id = $5 AND locked_by = $6 AND state = 'pending'",
+        let n = self
+            .exec_write(
+                MARK_FAILED,
+                vec![
+                    Text(state.to_string()),
+                    Int(retry_at_us.unwrap_or_else(crate::now_us)),
+                    Text(err),
+                    Text(sinks),
+                    Text(id.to_string()),
+                    Text(worker.to_string()),
+                ],
             )
-            .bind(state)
-            .bind(retry_at_us.unwrap_or_else(crate::now_us))
-            .bind(err)
-            .bind(sinks)
-            .bind(id.to_string())
-            .bind(worker)
-            .execute(p)
             .await?;
-            Ok(r.rows_affected() == 1)
-        })
+        Ok(n == 1)
     }
 
     /// One event by id.
@@ -289,50 +302,26 @@ impl Store {
     pub async fn retry_event(&self, id: &str) -> Result<bool> {
         let id = parse_id(id)?;
         let now = crate::now_us();
-        dispatch!(self.write_pool(), p => {
-            let r = sqlx::query(
-                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_us = $1, \
-                 locked_until_us = NULL, locked_by = NULL WHERE id = $2 AND state IN ('dead', 'pending')",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(p)
+        let n = self
+            .exec_write(RETRY_EVENT, vec![Int(now), Text(id)])
             .await?;
-            Ok(r.rows_affected() == 1)
-        })
+        Ok(n == 1)
     }
 
     /// Requeues every dead event; returns how many.
     pub async fn retry_all_dead(&self) -> Result<u64> {
         let now = crate::now_us();
-        dispatch!(self.write_pool(), p => {
-            let r = sqlx::query(
-                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_us = $1, \
-                 locked_until_us = NULL, locked_by = NULL WHERE state = 'dead'",
-            )
-            .bind(now)
-            .execute(p)
-            .await?;
-            Ok(r.rows_affected())
-        })
+        self.exec_write(RETRY_ALL_DEAD, vec![Int(now)]).await
     }
 
     /// Deletes delivered events delivered before `before_us`; returns how many.
     pub async fn purge_delivered_before(&self, before_us: i64) -> Result<u64> {
-        dispatch!(self.write_pool(), p => {
-            let r = sqlx::query("DELETE FROM outbox WHERE state = 'delivered' AND delivered_us < $1")
-                .bind(before_us)
-                .execute(p)
-                .await?;
-            Ok(r.rows_affected())
-        })
+        self.exec_write(PURGE_DELIVERED, vec![Int(before_us)]).await
     }
 
     /// Deletes every dead event; returns how many.
     pub async fn purge_dead(&self) -> Result<u64> {
-        dispatch!(self.write_pool(), p => {
-            let r = sqlx::query("DELETE FROM outbox WHERE state = 'dead'").execute(p).await?;
-            Ok(r.rows_affected())
-        })
+        self.exec_write("DELETE FROM outbox WHERE state = 'dead'", Vec::new())
+            .await
     }
 }
