@@ -1281,21 +1281,40 @@ impl Service {
         }
     }
 
-    /// PUT or PATCH of a user: `change` turns the current resource into the new one. Writes
-    /// carry the Genesys version; a conflict re-reads, refreshes the model and re-applies.
+    /// PUT or PATCH of a user: `change` turns the current resource into the new one. A user
+    /// that was inactive and is active now rejoins the queues its mapped groups owe; a failure
+    /// there is recorded in the audit entry, not returned (the user change itself succeeded),
+    /// and the next full sync (`mapping.apply_on_sync`) joins them.
     async fn change_user<F>(
         &self,
-        ctx: &Ctx,
         id: &str,
         if_match: Option<&str>,
-        action: &str,
         change: F,
         trace: &mut Trace,
     ) -> Result<Value, GwError>
     where
         F: Fn(&Resource) -> Result<Resource, GwError>,
     {
-        let _ = (ctx, action);
+        let (v, reactivated) = self.write_user(id, if_match, change, trace).await?;
+        if reactivated {
+            let _ = self.user_queues(id, true, trace).await;
+        }
+        Ok(v)
+    }
+
+    /// The write of [`Self::change_user`], which also tells whether it reactivated the user.
+    /// Writes carry the Genesys version; a conflict re-reads, refreshes the model and
+    /// re-applies.
+    async fn write_user<F>(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        change: F,
+        trace: &mut Trace,
+    ) -> Result<(Value, bool), GwError>
+    where
+        F: Fn(&Resource) -> Result<Resource, GwError>,
+    {
         for attempt in 0..3 {
             let cur = self
                 .store
@@ -1326,6 +1345,7 @@ impl Service {
                 self.delete_user_inner(id, None, trace).await?;
                 return Err(GwError::not_found("User", id));
             }
+            let reactivated = !cur.active && new.active() == Some(true);
             let g = self.user_to_genesys(&new)?;
             let _slot = self.slot().await?;
             if cur.active && new.active() == Some(false) {
@@ -1336,7 +1356,7 @@ impl Service {
                 trace.ok("scim.users.replace", id, true);
                 let (rec, v) = self.user_record_local(id, &new, cur.version + 1);
                 trace.staged.push(Change::UpsertUser(rec));
-                return Ok(v);
+                return Ok((v, reactivated));
             }
             let genesys_etag = format!("\"{}\"", etag_tag(&cur_etag));
             match self
@@ -1348,7 +1368,7 @@ impl Service {
                     trace.ok("scim.users.replace", id, false);
                     let (rec, val) = self.user_from_genesys(&v)?;
                     trace.staged.push(Change::UpsertUser(rec));
-                    return Ok(val);
+                    return Ok((val, reactivated));
                 }
                 Err(e)
                     if e.is_version_conflict()
@@ -1388,13 +1408,10 @@ impl Service {
         Self::require(&ctx.caller, Role::Provisioner)?;
         normalize(&mut body, &self.cfg.normalize);
         let mut trace = Trace::default();
-        let was_active = self.was_active(id).await;
         let r = self
             .change_user(
-                ctx,
                 id,
                 if_match,
-                "scim.user.replace",
                 |cur| {
                     Ok(gcprov_scim::replace_resource(
                         cur,
@@ -1405,7 +1422,6 @@ impl Service {
                 &mut trace,
             )
             .await;
-        self.rejoin_if_enabled(id, was_active, &r, &mut trace).await;
         self.finish_update(ctx, Kind::User, id, "scim.user.replace", r, &trace, p)
             .await
     }
@@ -1423,18 +1439,14 @@ impl Service {
         strip_extension_schemas(&mut body);
         let patch = PatchRequest::from_json(&body)?;
         let mut trace = Trace::default();
-        let was_active = self.was_active(id).await;
         let r = self
             .change_user(
-                ctx,
                 id,
                 if_match,
-                "scim.user.patch",
                 |cur| Ok(patch.apply(cur, defs::user_resource())?),
                 &mut trace,
             )
             .await;
-        self.rejoin_if_enabled(id, was_active, &r, &mut trace).await;
         self.finish_update(ctx, Kind::User, id, "scim.user.patch", r, &trace, p)
             .await
     }
@@ -1517,36 +1529,6 @@ impl Service {
             .unwrap_or_default()
     }
 
-    /// Whether the model holds the user as active (`None`: unknown user).
-    async fn was_active(&self, uid: &str) -> Option<bool> {
-        self.store
-            .get_user(uid)
-            .await
-            .ok()
-            .flatten()
-            .map(|u| u.active)
-    }
-
-    /// After a user PUT/PATCH: a user that was inactive and is active now rejoins the queues
-    /// its mapped groups owe. A failure is recorded in the audit entry, not returned (the user
-    /// change itself succeeded); the next full sync (`mapping.apply_on_sync`) joins them.
-    async fn rejoin_if_enabled(
-        &self,
-        uid: &str,
-        was_active: Option<bool>,
-        r: &Result<Value, GwError>,
-        trace: &mut Trace,
-    ) {
-        let active_now = r
-            .as_ref()
-            .ok()
-            .and_then(|v| v.get("active"))
-            .and_then(Value::as_bool);
-        if was_active == Some(false) && active_now == Some(true) {
-            let _ = self.user_queues(uid, true, trace).await;
-        }
-    }
-
     /// Removes a deleted user from the read model's groups `gids` (member rows, the stored
     /// group resources and the in-memory memberships). Genesys drops a deleted user's
     /// memberships.
@@ -1619,10 +1601,8 @@ impl Service {
                 OnDelete::Delete => self.delete_user_inner(id, None, &mut trace).await,
                 OnDelete::Deactivate => self
                     .change_user(
-                        ctx,
                         id,
                         None,
-                        "scim.user.delete",
                         |cur| {
                             let mut n = cur.clone();
                             n.set("active", json!(false));

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Result, StoreError};
 use crate::redact::{FieldRedactor, Redact};
+use crate::sqlite_read::PointReads;
 use crate::write::{Msg, pg_writer_loop};
 
 /// The newest schema version this binary knows. A database at a newer version is refused.
@@ -157,6 +158,8 @@ pub(crate) struct Inner {
     /// batches (outbox claims and marks). SQLite: `None`; those run on the writer thread.
     pub(crate) pg_writer: Option<PgPool>,
     pub(crate) writer: mpsc::Sender<Msg>,
+    /// SQLite: the inline point readers (see `sqlite_read`).
+    pub(crate) point_reads: Option<PointReads>,
     pub(crate) redactor: Arc<dyn Redact>,
 }
 
@@ -179,7 +182,7 @@ impl Store {
         // contends for SQLite's write lock).
         let max_batch = opts.max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch * 4);
-        let (pool, pg_writer) = if url.starts_with("sqlite:") {
+        let (pool, pg_writer, point_reads) = if url.starts_with("sqlite:") {
             let (reads, file) = open_sqlite(url, &opts, opts.max_connections.unwrap_or(4)).await?;
             migrate(&Pool::Sqlite(reads.clone())).await?;
             let conn =
@@ -188,13 +191,14 @@ impl Store {
             let (ckpt_tx, ckpt_rx) = mpsc::channel(1);
             tokio::spawn(checkpointer(reads.clone(), ckpt_rx));
             crate::sqlite_writer::spawn(conn, rx, max_batch, ckpt_tx)?;
-            (Pool::Sqlite(reads), None)
+            let point_reads = PointReads::new(&file, opts.busy_timeout)?;
+            (Pool::Sqlite(reads), None, Some(point_reads))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let reads = open_postgres(url, &opts, opts.max_connections.unwrap_or(8)).await?;
             migrate(&Pool::Postgres(reads.clone())).await?;
             let writes = open_postgres(url, &opts, 1).await?;
             tokio::spawn(pg_writer_loop(writes.clone(), rx, max_batch));
-            (Pool::Postgres(reads), Some(writes))
+            (Pool::Postgres(reads), Some(writes), None)
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
@@ -203,6 +207,7 @@ impl Store {
                 pool,
                 pg_writer,
                 writer: tx,
+                point_reads,
                 redactor: opts.redactor,
             }),
         })
@@ -222,6 +227,11 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &Pool {
         &self.inner.pool
+    }
+
+    /// SQLite's inline point readers; `None` on PostgreSQL.
+    pub(crate) fn point_reads(&self) -> Option<&PointReads> {
+        self.inner.point_reads.as_ref()
     }
 
     /// The schema version recorded in the database.

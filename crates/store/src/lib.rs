@@ -13,6 +13,7 @@ pub mod export;
 mod outbox;
 mod records;
 mod redact;
+mod sqlite_read;
 mod sqlite_writer;
 mod watch;
 mod write;

@@ -103,20 +103,25 @@ fn lc(s: &str) -> String {
     s.to_lowercase()
 }
 
+/// A user (without emails) from a row: a sqlx row (`try_get`, the default) or a rusqlite row of
+/// the SQLite point readers (`get`).
 macro_rules! user_base {
-    ($r:expr) => {{
+    ($r:expr) => {
+        user_base!($r, try_get)
+    };
+    ($r:expr, $get:ident) => {{
         let r = &$r;
-        let resource: String = r.try_get("resource")?;
+        let resource: String = r.$get("resource")?;
         UserRecord {
-            id: r.try_get("id")?,
-            user_name: r.try_get("user_name")?,
-            external_id: r.try_get("external_id")?,
-            display_name: r.try_get("display_name")?,
-            active: r.try_get("active")?,
-            version: r.try_get("version")?,
+            id: r.$get("id")?,
+            user_name: r.$get("user_name")?,
+            external_id: r.$get("external_id")?,
+            display_name: r.$get("display_name")?,
+            active: r.$get("active")?,
+            version: r.$get("version")?,
             emails: Vec::new(),
             resource: serde_json::from_str(&resource)?,
-            updated_us: r.try_get("updated_us")?,
+            updated_us: r.$get("updated_us")?,
         }
     }};
 }
@@ -135,44 +140,66 @@ macro_rules! users_joined {
     };
 }
 
-/// Folds joined rows (ordered by user id, one row per email or one with NULL email columns)
-/// into users with their emails; each user's resource JSON is parsed once.
+/// Folds one joined row (rows ordered by user id, one per email or one with NULL email
+/// columns) into `users`: a new user, or one more email of the last; each user's resource JSON
+/// is parsed once. `$get` as in `user_base!`.
+macro_rules! fold_user_row {
+    ($users:expr, $r:expr, $get:ident) => {{
+        let users: &mut Vec<UserRecord> = $users;
+        let r = &$r;
+        let id: String = r.$get("id")?;
+        if users.last().is_none_or(|last| last.id != id) {
+            users.push(user_base!(r, $get));
+        }
+        let value: Option<String> = r.$get("e_value")?;
+        if let (Some(value), Some(u)) = (value, users.last_mut()) {
+            let primary: Option<bool> = r.$get("e_primary")?;
+            u.emails.push(EmailRecord {
+                value,
+                kind: r.$get("e_type")?,
+                primary: primary.unwrap_or(false),
+            });
+        }
+    }};
+}
+
+/// Folds sqlx's joined rows into users (see `fold_user_row!`).
 macro_rules! users_from_rows {
     ($rows:expr) => {{
         let mut users: Vec<UserRecord> = Vec::new();
         for r in $rows.iter() {
-            let same = match users.last() {
-                Some(last) => r.try_get::<&str, _>("id")? == last.id,
-                None => false,
-            };
-            if !same {
-                users.push(user_base!(r));
-            }
-            let value: Option<String> = r.try_get("e_value")?;
-            if let (Some(value), Some(u)) = (value, users.last_mut()) {
-                u.emails.push(EmailRecord {
-                    value,
-                    kind: r.try_get("e_type")?,
-                    primary: r.try_get::<Option<bool>, _>("e_primary")?.unwrap_or(false),
-                });
-            }
+            fold_user_row!(&mut users, r, try_get);
         }
         users
     }};
 }
 
+/// Runs a `users_joined!` query with one value on a SQLite point-read connection.
+fn users_inline(c: &rusqlite::Connection, sql: &str, value: &str) -> Result<Vec<UserRecord>> {
+    let mut st = c.prepare_cached(&crate::sqlite_writer::numbered(sql))?;
+    let mut rows = st.query([value])?;
+    let mut users = Vec::new();
+    while let Some(r) = rows.next()? {
+        fold_user_row!(&mut users, r, get);
+    }
+    Ok(users)
+}
+
 macro_rules! group_base {
-    ($r:expr) => {{
+    ($r:expr) => {
+        group_base!($r, try_get)
+    };
+    ($r:expr, $get:ident) => {{
         let r = &$r;
-        let resource: String = r.try_get("resource")?;
+        let resource: String = r.$get("resource")?;
         GroupRecord {
-            id: r.try_get("id")?,
-            display_name: r.try_get("display_name")?,
-            external_id: r.try_get("external_id")?,
-            version: r.try_get("version")?,
+            id: r.$get("id")?,
+            display_name: r.$get("display_name")?,
+            external_id: r.$get("external_id")?,
+            version: r.$get("version")?,
             members: Vec::new(),
             resource: serde_json::from_str(&resource)?,
-            updated_us: r.try_get("updated_us")?,
+            updated_us: r.$get("updated_us")?,
         }
     }};
 }
@@ -453,32 +480,38 @@ impl Store {
     }
 
     pub async fn get_user(&self, id: &str) -> Result<Option<UserRecord>> {
-        let mut users = dispatch!(self.pool(), p => {
-            let rows = sqlx::query(users_joined!("u.id = $1"))
-                .bind(id)
-                .fetch_all(p)
-                .await?;
-            users_from_rows!(rows)
-        });
+        let mut users = match self.point_reads() {
+            Some(r) => r.with(|c| users_inline(c, users_joined!("u.id = $1"), id))?,
+            None => dispatch!(self.pool(), p => {
+                let rows = sqlx::query(users_joined!("u.id = $1"))
+                    .bind(id)
+                    .fetch_all(p)
+                    .await?;
+                users_from_rows!(rows)
+            }),
+        };
         Ok(users.pop())
     }
 
-    /// Users whose attribute equals the value: one index lookup and one round trip on both
-    /// backends (each user row comes with its emails, joined).
+    /// Users whose attribute equals the value: one index lookup (each user row comes with its
+    /// emails, joined); on SQLite inline on the caller's thread, on PostgreSQL one round trip.
     pub async fn find_users(&self, by: &UserLookup) -> Result<Vec<UserRecord>> {
-        dispatch!(self.pool(), p => {
-            let q = match by {
-                UserLookup::UserName(v) => sqlx::query(users_joined!("u.user_name_lc = $1")).bind(lc(v)),
-                UserLookup::ExternalId(v) => sqlx::query(users_joined!("u.external_id = $1")).bind(v.clone()),
-                UserLookup::DisplayName(v) => sqlx::query(users_joined!("u.display_name_lc = $1")).bind(lc(v)),
-                UserLookup::Email(v) => sqlx::query(users_joined!(
-                    "u.id IN (SELECT user_id FROM rm_user_email WHERE value_lc = $1)"
-                ))
-                .bind(lc(v)),
-            };
-            let rows = q.fetch_all(p).await?;
-            Ok(users_from_rows!(rows))
-        })
+        let (sql, value): (&'static str, String) = match by {
+            UserLookup::UserName(v) => (users_joined!("u.user_name_lc = $1"), lc(v)),
+            UserLookup::ExternalId(v) => (users_joined!("u.external_id = $1"), v.clone()),
+            UserLookup::DisplayName(v) => (users_joined!("u.display_name_lc = $1"), lc(v)),
+            UserLookup::Email(v) => (
+                users_joined!("u.id IN (SELECT user_id FROM rm_user_email WHERE value_lc = $1)"),
+                lc(v),
+            ),
+        };
+        match self.point_reads() {
+            Some(r) => r.with(|c| users_inline(c, sql, &value)),
+            None => dispatch!(self.pool(), p => {
+                let rows = sqlx::query(sql).bind(value).fetch_all(p).await?;
+                Ok(users_from_rows!(rows))
+            }),
+        }
     }
 
     /// A page of users ordered by id (`after_id` exclusive), with their emails, in one round trip.
