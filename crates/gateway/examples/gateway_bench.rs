@@ -14,6 +14,11 @@
 //! and re-apply: three Genesys calls instead of one), which is not the steady state measured.
 //! It also prints the load average and the disk's `fdatasync` latency in the store's directory
 //! (the floor of a durable commit), since both vary on a shared machine.
+//!
+//! Each path is first warmed up with `REQUESTS / 4` requests of the same kind at the same rate
+//! (on the same users): connection pools, prepared statements and page caches fill during the
+//! first few hundred requests of a fresh process, and the target is about the steady state. For
+//! the PATCH runs it also prints the process's CPU time and bytes written per request.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,6 +69,87 @@ where
         }
     }
     (lat, errors)
+}
+
+#[derive(Clone, Copy)]
+enum Req {
+    /// A SCIM PATCH replacing the user's title.
+    Patch,
+    /// A GET of the user by id.
+    Get,
+}
+
+/// One side of the comparison: the emulator's SCIM users endpoint, or the gateway's.
+struct Target {
+    http: reqwest::Client,
+    users_url: String,
+    token: String,
+}
+
+impl Target {
+    /// `n` requests at `rate`/s over `users` (round robin): latencies in ms and errors.
+    async fn run(
+        &self,
+        req: Req,
+        users: &Arc<Vec<(String, String)>>,
+        n: usize,
+        rate: u64,
+    ) -> (Vec<f64>, usize) {
+        paced(n, rate, |i| {
+            let (id, _) = &users[i % users.len()];
+            let url = format!("{}/{id}", self.users_url);
+            let rb = match req {
+                Req::Patch => self.http.patch(url).json(&json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "title", "value": format!("title {i}")}]
+                })),
+                Req::Get => self.http.get(url),
+            };
+            let rb = rb.bearer_auth(&self.token);
+            async move { rb.send().await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .await
+    }
+
+    /// [`Self::run`], also telling the process's CPU time and bytes written per request.
+    async fn measured(
+        &self,
+        req: Req,
+        users: &Arc<Vec<(String, String)>>,
+        n: usize,
+        rate: u64,
+    ) -> (Vec<f64>, usize, String) {
+        let (c0, w0) = (cpu_ms(), written_kib());
+        let (lat, errors) = self.run(req, users, n, rate).await;
+        let per = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:.3}", (b - a) / n as f64),
+            _ => "?".to_string(),
+        };
+        let cost = format!(
+            "per request: CPU {} ms (whole process), written {} KiB",
+            per(c0, cpu_ms()),
+            per(w0, written_kib())
+        );
+        (lat, errors, cost)
+    }
+}
+
+/// CPU time (user + system) of this process so far, in ms (Linux `/proc/self/stat`).
+fn cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces): utime and stime are the 12th
+    // and 13th, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 10.0)
+}
+
+/// Bytes this process has written to files and sockets so far, in KiB (`/proc/self/io`).
+fn written_kib() -> Option<f64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    let v = io.lines().find_map(|l| l.strip_prefix("wchar: "))?;
+    Some(v.trim().parse::<f64>().ok()? / 1024.0)
 }
 
 /// `fdatasync` latency (p50, p99 in ms) of 4 KiB writes in `dir`: what one durable commit costs
@@ -204,105 +290,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(2)
         .and_then(|a| a.parse().ok())
         .unwrap_or(500);
-    // Warm-up.
-    for (id, _) in users.iter().take(20) {
-        let _ = http
-            .get(format!("{gw_base}/Users/{id}"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await;
-        let _ = http
-            .get(format!("{emu_base}/api/v2/scim/v2/users/{id}"))
-            .bearer_auth(&emu_token)
-            .send()
-            .await;
-    }
+    let direct = Target {
+        http: http.clone(),
+        users_url: format!("{emu_base}/api/v2/scim/v2/users"),
+        token: emu_token.clone(),
+    };
+    let via = Target {
+        http: http.clone(),
+        users_url: format!("{gw_base}/Users"),
+        token: TOKEN.to_string(),
+    };
+    let warm = (n / 4).max(1);
 
-    let patch = |title: String| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "title", "value": title}]});
-    let (mut direct, e1) = {
-        let (http, users, base, tok) = (
-            http.clone(),
-            direct_users.clone(),
-            emu_base.clone(),
-            emu_token.clone(),
-        );
-        paced(n, rate, move |i| {
-            let (http, users, base, tok) = (http.clone(), users.clone(), base.clone(), tok.clone());
-            let body = patch(format!("direct {i}"));
-            async move {
-                let (id, _) = &users[i % users.len()];
-                http.patch(format!("{base}/api/v2/scim/v2/users/{id}"))
-                    .bearer_auth(tok)
-                    .json(&body)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await
-    };
-    let (mut via, e2) = {
-        let (http, users, base) = (http.clone(), gateway_users.clone(), gw_base.clone());
-        paced(n, rate, move |i| {
-            let (http, users, base) = (http.clone(), users.clone(), base.clone());
-            let body = patch(format!("via {i}"));
-            async move {
-                let (id, _) = &users[i % users.len()];
-                http.patch(format!("{base}/Users/{id}"))
-                    .bearer_auth(TOKEN)
-                    .json(&body)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await
-    };
-    let (d50, d99) = report("PATCH user, emulator directly @rate", &mut direct, e1);
-    let (g50, g99) = report("PATCH user, through gateway @rate", &mut via, e2);
+    direct.run(Req::Patch, &direct_users, warm, rate).await;
+    let (mut d, e1, d_cost) = direct.measured(Req::Patch, &direct_users, n, rate).await;
+    via.run(Req::Patch, &gateway_users, warm, rate).await;
+    let (mut g, e2, g_cost) = via.measured(Req::Patch, &gateway_users, n, rate).await;
+    let (d50, d99) = report("PATCH user, emulator directly @rate", &mut d, e1);
+    println!("  {d_cost}");
+    let (g50, g99) = report("PATCH user, through gateway @rate", &mut g, e2);
+    println!("  {g_cost}");
     println!(
         "  added by the gateway: p50 {:+.3} ms, p99 {:+.3} ms",
         g50 - d50,
         g99 - d99
     );
 
-    let (mut direct, e1) = {
-        let (http, users, base, tok) = (
-            http.clone(),
-            users.clone(),
-            emu_base.clone(),
-            emu_token.clone(),
-        );
-        paced(n, rate, move |i| {
-            let (http, users, base, tok) = (http.clone(), users.clone(), base.clone(), tok.clone());
-            async move {
-                let (id, _) = &users[i % users.len()];
-                http.get(format!("{base}/api/v2/scim/v2/users/{id}"))
-                    .bearer_auth(tok)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await
-    };
-    let (mut via, e2) = {
-        let (http, users, base) = (http.clone(), users.clone(), gw_base.clone());
-        paced(n, rate, move |i| {
-            let (http, users, base) = (http.clone(), users.clone(), base.clone());
-            async move {
-                let (id, _) = &users[i % users.len()];
-                http.get(format!("{base}/Users/{id}"))
-                    .bearer_auth(TOKEN)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await
-    };
-    let (d50, d99) = report("GET user by id, emulator directly @rate", &mut direct, e1);
-    let (g50, g99) = report("GET user by id, gateway read model @rate", &mut via, e2);
+    direct.run(Req::Get, &users, warm, rate).await;
+    let (mut d, e1) = direct.run(Req::Get, &users, n, rate).await;
+    via.run(Req::Get, &users, warm, rate).await;
+    let (mut g, e2) = via.run(Req::Get, &users, n, rate).await;
+    let (d50, d99) = report("GET user by id, emulator directly @rate", &mut d, e1);
+    let (g50, g99) = report("GET user by id, gateway read model @rate", &mut g, e2);
     println!(
         "  added by the gateway: p50 {:+.3} ms, p99 {:+.3} ms",
         g50 - d50,

@@ -185,12 +185,11 @@ impl Store {
         let (pool, pg_writer, point_reads) = if url.starts_with("sqlite:") {
             let (reads, file) = open_sqlite(url, &opts, opts.max_connections.unwrap_or(4)).await?;
             migrate(&Pool::Sqlite(reads.clone())).await?;
-            let conn =
-                crate::sqlite_writer::open(&file, opts.sqlite_durability, opts.busy_timeout)?;
-            // WAL checkpoints run beside the writer, not inside its commits (see checkpointer).
-            let (ckpt_tx, ckpt_rx) = mpsc::channel(1);
-            tokio::spawn(checkpointer(reads.clone(), ckpt_rx));
-            crate::sqlite_writer::spawn(conn, rx, max_batch, ckpt_tx)?;
+            let open =
+                || crate::sqlite_writer::open(&file, opts.sqlite_durability, opts.busy_timeout);
+            // WAL checkpoints run beside the writer, not inside its commits.
+            let ckpt_tx = crate::sqlite_writer::spawn_checkpointer(open()?)?;
+            crate::sqlite_writer::spawn(open()?, rx, max_batch, ckpt_tx)?;
             let point_reads = PointReads::new(&file, opts.busy_timeout)?;
             (Pool::Sqlite(reads), None, Some(point_reads))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -250,22 +249,6 @@ impl Store {
         dispatch!(self.pool(), p => p.close().await);
         if let Some(p) = &self.inner.pg_writer {
             p.close().await;
-        }
-    }
-}
-
-/// Copies the WAL back into the database file (`PRAGMA wal_checkpoint(PASSIVE)`) whenever the
-/// writer asks, on a read connection. SQLite would otherwise run the checkpoint inside the
-/// commit that crosses `wal_autocheckpoint` pages: that one commit (and every request waiting
-/// on it) would also pay for copying ~1,000 pages and two more fsyncs. A passive checkpoint
-/// never blocks the writer or readers. Ends when the writer ends (its sender is dropped).
-async fn checkpointer(pool: SqlitePool, mut wake: mpsc::Receiver<()>) {
-    while wake.recv().await.is_some() {
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::debug!(error = %e, "WAL checkpoint skipped");
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::support::{Raw, TestDb};
 both_backends!(
     idempotency_identity_checkpoints,
     read_model_lookups,
+    read_model_rewrites_only_what_changed,
     read_model_filters_use_indexes
 );
 
@@ -210,6 +211,96 @@ async fn read_model_lookups(db: &TestDb) {
     );
     assert!(s.delete_group("g1").await.unwrap());
     assert!(s.get_group("g1").await.unwrap().is_none());
+}
+
+/// Successive upserts of one user, each changing a different part (SQLite's writer keeps the
+/// unchanged rows and index entries as they are): every lookup answers for the latest version.
+async fn read_model_rewrites_only_what_changed(db: &TestDb) {
+    let s = &db.store;
+    let ids = |v: Vec<UserRecord>| v.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    let by = |l: UserLookup| async move { ids(s.find_users(&l).await.unwrap()) };
+    let mut u = user(
+        "u1",
+        "Ann@Example.com",
+        "ext-1",
+        "Ann",
+        &["ann@example.com"],
+    );
+    s.upsert_user(&u).await.unwrap();
+
+    // Only the resource and version change.
+    u.version = 2;
+    u.resource = json!({"id": "u1", "title": "Agent"});
+    s.upsert_user(&u).await.unwrap();
+    assert_eq!(s.get_user("u1").await.unwrap().unwrap(), u);
+    assert_eq!(
+        by(UserLookup::UserName("ann@example.com".into())).await,
+        vec!["u1"]
+    );
+
+    // The same emails, one flag changed: the change is kept.
+    u.version = 3;
+    u.emails[0].primary = false;
+    u.emails[0].kind = None;
+    s.upsert_user(&u).await.unwrap();
+    assert_eq!(s.get_user("u1").await.unwrap().unwrap(), u);
+
+    // userName, externalId and displayName change: the old values no longer find the user.
+    u.version = 4;
+    u.user_name = "ann.lee@example.com".into();
+    u.external_id = None;
+    u.display_name = Some("Ann Lee".into());
+    s.upsert_user(&u).await.unwrap();
+    assert_eq!(s.get_user("u1").await.unwrap().unwrap(), u);
+    assert!(
+        by(UserLookup::UserName("ann@example.com".into()))
+            .await
+            .is_empty()
+    );
+    assert!(by(UserLookup::ExternalId("ext-1".into())).await.is_empty());
+    assert!(by(UserLookup::DisplayName("ann".into())).await.is_empty());
+    assert_eq!(
+        by(UserLookup::UserName("ANN.LEE@example.com".into())).await,
+        vec!["u1"]
+    );
+    assert_eq!(
+        by(UserLookup::DisplayName("ann lee".into())).await,
+        vec!["u1"]
+    );
+
+    // Emails that differ only in case are one email (the first is kept); a changed list
+    // replaces the old one.
+    u.version = 5;
+    u.emails = vec![
+        EmailRecord {
+            value: "Ann.Lee@example.com".into(),
+            kind: Some("work".into()),
+            primary: true,
+        },
+        EmailRecord {
+            value: "ann.lee@EXAMPLE.com".into(),
+            kind: None,
+            primary: false,
+        },
+    ];
+    s.upsert_user(&u).await.unwrap();
+    let got = s.get_user("u1").await.unwrap().unwrap();
+    assert_eq!(got.emails, u.emails[..1].to_vec());
+    assert!(
+        by(UserLookup::Email("ann@example.com".into()))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        by(UserLookup::Email("ann.lee@example.com".into())).await,
+        vec!["u1"]
+    );
+    // Upserting that same user again changes nothing.
+    s.upsert_user(&u).await.unwrap();
+    assert_eq!(
+        s.get_user("u1").await.unwrap().unwrap().emails,
+        u.emails[..1].to_vec()
+    );
 }
 
 /// The SCIM filter attributes are index lookups on both backends (checked with the planner),
