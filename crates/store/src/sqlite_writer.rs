@@ -21,11 +21,9 @@ use crate::db::SqliteDurability;
 use crate::error::{Result, StoreError};
 use crate::records::{EmailRecord, UserRecord};
 use crate::write::{
-    CLAIM_IDEMPOTENCY, COMPLETE_IDEMPOTENCY, Committed, DELETE_CHECKPOINT, DELETE_GROUP,
-    DELETE_GROUP_MEMBERS, DELETE_MEMBER_EVERYWHERE, DELETE_USER, DELETE_USER_EMAILS,
-    INSERT_GROUP_MEMBER, INSERT_USER_EMAIL, Job, LINK, Msg, Op, PURGE_IDEMPOTENCY, PUT_CHECKPOINT,
-    PUT_IDEMPOTENCY, READ_HEAD, RELEASE_IDEMPOTENCY, RENEW_IDEMPOTENCY, UNLINK, UPSERT_GROUP,
-    UPSERT_USER, WriteReq, assemble, lc, reply_each,
+    Committed, DELETE_GROUP, DELETE_GROUP_MEMBERS, DELETE_MEMBER_EVERYWHERE, DELETE_USER,
+    DELETE_USER_EMAILS, INSERT_GROUP_MEMBER, INSERT_USER_EMAIL, Job, Msg, Op, READ_HEAD,
+    UPSERT_GROUP, UPSERT_USER, WriteReq, assemble, lc, reply_each,
 };
 
 /// Work run on the writer thread's connection (see `Store::on_sqlite_writer`).
@@ -257,63 +255,12 @@ fn apply(tx: &Transaction<'_>, op: &Op) -> Result<u64> {
             exec(tx, DELETE_GROUP_MEMBERS, params![id])?;
             exec(tx, DELETE_GROUP, params![id])?
         }
-        Op::Link {
-            idp,
-            kind,
-            idp_id,
-            genesys_id,
-            now,
-        } => exec(tx, LINK, params![idp, kind, idp_id, genesys_id, now])?,
-        Op::Unlink { idp, kind, idp_id } => exec(tx, UNLINK, params![idp, kind, idp_id])?,
-        Op::PutIdempotency(r) => exec(
-            tx,
-            PUT_IDEMPOTENCY,
-            params![
-                r.key,
-                r.request_hash,
-                r.status,
-                r.response,
-                r.created_us,
-                r.expires_us
-            ],
-        )?,
-        Op::PurgeIdempotency(now_us) => exec(tx, PURGE_IDEMPOTENCY, params![now_us])?,
-        Op::ClaimIdempotency {
-            key,
-            request_hash,
-            claim,
-            now_us,
-            expires_us,
-        } => exec(
-            tx,
-            CLAIM_IDEMPOTENCY,
-            params![key, request_hash, now_us, expires_us, claim],
-        )?,
-        Op::CompleteIdempotency { claim, rec } => exec(
-            tx,
-            COMPLETE_IDEMPOTENCY,
-            params![
-                rec.request_hash,
-                rec.status,
-                rec.response,
-                rec.created_us,
-                rec.expires_us,
-                rec.key,
-                claim
-            ],
-        )?,
-        Op::ReleaseIdempotency { key, claim } => {
-            exec(tx, RELEASE_IDEMPOTENCY, params![key, claim])?
+        other => {
+            let Some((sql, args)) = other.statement() else {
+                return Err(StoreError::Corrupt("a change without its statement".into()));
+            };
+            exec(tx, sql, rusqlite::params_from_iter(args.iter()))?
         }
-        Op::RenewIdempotency {
-            key,
-            claim,
-            expires_us,
-        } => exec(tx, RENEW_IDEMPOTENCY, params![expires_us, key, claim])?,
-        Op::PutCheckpoint { name, state, now } => {
-            exec(tx, PUT_CHECKPOINT, params![name, state, now])?
-        }
-        Op::DeleteCheckpoint(name) => exec(tx, DELETE_CHECKPOINT, params![name])?,
     })
 }
 

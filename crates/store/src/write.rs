@@ -226,6 +226,82 @@ impl Op {
     }
 }
 
+impl Op {
+    /// The one statement and its values of a change that is a single statement (all but the
+    /// user and group upserts and deletes, which each backend writes its own way). Both
+    /// backends run it as it is.
+    pub(crate) fn statement(&self) -> Option<(&'static str, Vec<Arg>)> {
+        use Arg::{Int, Text};
+        let t = |v: &String| Text(v.clone());
+        Some(match self {
+            Op::UpsertUser(..) | Op::DeleteUser(_) | Op::UpsertGroup(..) | Op::DeleteGroup(_) => {
+                return None;
+            }
+            Op::Link {
+                idp,
+                kind,
+                idp_id,
+                genesys_id,
+                now,
+            } => (
+                LINK,
+                vec![t(idp), t(kind), t(idp_id), t(genesys_id), Int(*now)],
+            ),
+            Op::Unlink { idp, kind, idp_id } => (UNLINK, vec![t(idp), t(kind), t(idp_id)]),
+            Op::PutIdempotency(r) => (
+                PUT_IDEMPOTENCY,
+                vec![
+                    t(&r.key),
+                    t(&r.request_hash),
+                    Int(r.status),
+                    t(&r.response),
+                    Int(r.created_us),
+                    Int(r.expires_us),
+                ],
+            ),
+            Op::PurgeIdempotency(now_us) => (PURGE_IDEMPOTENCY, vec![Int(*now_us)]),
+            Op::ClaimIdempotency {
+                key,
+                request_hash,
+                claim,
+                now_us,
+                expires_us,
+            } => (
+                CLAIM_IDEMPOTENCY,
+                vec![
+                    t(key),
+                    t(request_hash),
+                    Int(*now_us),
+                    Int(*expires_us),
+                    t(claim),
+                ],
+            ),
+            Op::CompleteIdempotency { claim, rec } => (
+                COMPLETE_IDEMPOTENCY,
+                vec![
+                    t(&rec.request_hash),
+                    Int(rec.status),
+                    t(&rec.response),
+                    Int(rec.created_us),
+                    Int(rec.expires_us),
+                    t(&rec.key),
+                    t(claim),
+                ],
+            ),
+            Op::ReleaseIdempotency { key, claim } => (RELEASE_IDEMPOTENCY, vec![t(key), t(claim)]),
+            Op::RenewIdempotency {
+                key,
+                claim,
+                expires_us,
+            } => (RENEW_IDEMPOTENCY, vec![Int(*expires_us), t(key), t(claim)]),
+            Op::PutCheckpoint { name, state, now } => {
+                (PUT_CHECKPOINT, vec![t(name), t(state), Int(*now)])
+            }
+            Op::DeleteCheckpoint(name) => (DELETE_CHECKPOINT, vec![t(name)]),
+        })
+    }
+}
+
 /// One caller's unit of work, as the writer sees it.
 pub(crate) struct Job {
     pub(crate) ops: Vec<Op>,
@@ -359,16 +435,7 @@ impl Store {
     /// queue order with the batches, on PostgreSQL the writer's own connection does.
     pub(crate) async fn exec_write(&self, sql: &'static str, args: Vec<Arg>) -> Result<u64> {
         match &self.inner.pg_writer {
-            Some(p) => {
-                let mut q = sqlx::query(sql);
-                for a in args {
-                    q = match a {
-                        Arg::Int(v) => q.bind(v),
-                        Arg::Text(v) => q.bind(v),
-                    };
-                }
-                Ok(q.execute(p).await?.rows_affected())
-            }
+            Some(p) => Ok(pg_query(sql, args).execute(p).await?.rows_affected()),
             None => {
                 self.on_sqlite_writer(move |c| {
                     let n = c
@@ -398,6 +465,17 @@ impl Store {
             .map_err(|_| StoreError::WriterStopped)?;
         rx.await.map_err(|_| StoreError::WriterStopped)?
     }
+}
+
+/// A PostgreSQL statement with its values bound.
+fn pg_query(
+    sql: &'static str,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
+    args.into_iter().fold(sqlx::query(sql), |q, a| match a {
+        Arg::Int(v) => q.bind(v),
+        Arg::Text(v) => q.bind(v),
+    })
 }
 
 impl rusqlite::ToSql for Arg {
@@ -661,98 +739,12 @@ async fn apply_pg(tx: &mut PgConnection, op: &Op) -> Result<u64> {
                 .await?
                 .rows_affected()
         }
-        Op::Link {
-            idp,
-            kind,
-            idp_id,
-            genesys_id,
-            now,
-        } => sqlx::query(LINK)
-            .bind(idp)
-            .bind(kind)
-            .bind(idp_id)
-            .bind(genesys_id)
-            .bind(*now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-        Op::Unlink { idp, kind, idp_id } => sqlx::query(UNLINK)
-            .bind(idp)
-            .bind(kind)
-            .bind(idp_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-        Op::PutIdempotency(rec) => sqlx::query(PUT_IDEMPOTENCY)
-            .bind(&rec.key)
-            .bind(&rec.request_hash)
-            .bind(rec.status)
-            .bind(&rec.response)
-            .bind(rec.created_us)
-            .bind(rec.expires_us)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-        Op::PurgeIdempotency(now_us) => sqlx::query(PURGE_IDEMPOTENCY)
-            .bind(*now_us)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-        Op::ClaimIdempotency {
-            key,
-            request_hash,
-            claim,
-            now_us,
-            expires_us,
-        } => sqlx::query(CLAIM_IDEMPOTENCY)
-            .bind(key)
-            .bind(request_hash)
-            .bind(*now_us)
-            .bind(*expires_us)
-            .bind(claim)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-        Op::CompleteIdempotency { claim, rec } => sqlx::query(COMPLETE_IDEMPOTENCY)
-            .bind(&rec.request_hash)
-            .bind(rec.status)
-            .bind(&rec.response)
-            .bind(rec.created_us)
-            .bind(rec.expires_us)
-            .bind(&rec.key)
-            .bind(claim)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-        Op::ReleaseIdempotency { key, claim } => sqlx::query(RELEASE_IDEMPOTENCY)
-            .bind(key)
-            .bind(claim)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-        Op::RenewIdempotency {
-            key,
-            claim,
-            expires_us,
-        } => sqlx::query(RENEW_IDEMPOTENCY)
-            .bind(*expires_us)
-            .bind(key)
-            .bind(claim)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-        Op::PutCheckpoint { name, state, now } => sqlx::query(PUT_CHECKPOINT)
-            .bind(name)
-            .bind(state)
-            .bind(*now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-        Op::DeleteCheckpoint(name) => sqlx::query(DELETE_CHECKPOINT)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
+        other => {
+            let Some((sql, args)) = other.statement() else {
+                return Err(StoreError::Corrupt("a change without its statement".into()));
+            };
+            pg_query(sql, args).execute(&mut *tx).await?.rows_affected()
+        }
     };
     Ok(n)
 }
