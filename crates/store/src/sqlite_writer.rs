@@ -8,7 +8,8 @@
 //! earlier work-around ran a batch's statements as one script of hex-encoded literals, which
 //! SQLite then had to parse.) Here a batch is plain function calls on one thread, with cached
 //! prepared statements and bound parameters: a request costs one hand-over to this thread and
-//! one back. Reads stay on sqlx's pool; the schema and its migrations are shared.
+//! one back. The read model's point lookups have rusqlite connections of their own
+//! (`sqlite_read`); other reads and the migrations stay on sqlx's pool.
 
 use std::path::Path;
 use std::time::Duration;
@@ -29,12 +30,13 @@ use crate::write::{
 /// Work run on the writer thread's connection (see `Store::on_sqlite_writer`).
 pub(crate) type SqliteJob = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// Wake the checkpointer after this many committed units. A gateway write adds about 16 WAL
-/// pages, so the WAL grows to about 64 MB between checkpoints (SQLite's default is 1,000
+/// Wake the checkpointer after this many committed units. A gateway write adds about 13 WAL
+/// pages, so the WAL grows to about 50 MB between checkpoints (SQLite's default is 1,000
 /// pages). Fewer, larger checkpoints write each hot page (chain head, index edges) back once
 /// instead of dozens of times, and a checkpoint's fsync of the database file, although off the
 /// writer's path, still queues the writer's own fsync behind it on the same disk: at 64 units
-/// the gateway bench's PATCH p99 was 15-18 ms, at 1,024 it is 1.5-3 ms.
+/// the gateway bench's PATCH p99 was 15-18 ms, at 1,024 1.5-3 ms (on another machine, 256 and
+/// 1,024 measured the same; see docs/benchmarks/gateway.md).
 const CHECKPOINT_EVERY: usize = 1024;
 
 /// The shared statements use PostgreSQL's `$n` placeholders. SQLite reads `$1` as a *named*
@@ -52,7 +54,8 @@ pub(crate) fn numbered(sql: &str) -> String {
     out
 }
 
-/// Opens the write connection on an existing, migrated database file.
+/// Opens a write connection (the writer's or the checkpointer's) on an existing, migrated
+/// database file.
 pub(crate) fn open(
     file: &Path,
     durability: SqliteDurability,
