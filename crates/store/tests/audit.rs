@@ -529,3 +529,12 @@ async fn sqlite_data_dir_with_url_special_characters() {
         "the database is where the user asked"
     );
 }
+
+#[tokio::test]
+async fn in_memory_sqlite_is_refused_with_a_clear_error() {
+    for url in ["sqlite::memory:", "sqlite://gcprov.db?mode=memory"] {
+        let err = Store::open_url(url).await.expect_err(url);
+        assert!(matches!(err, StoreError::InvalidUrl(_)), "{url}: {err}");
+        assert!(err.to_string().contains("use a file"), "{url}: {err}");
+    }
+}
