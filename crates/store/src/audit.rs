@@ -368,7 +368,7 @@ pub(crate) struct Prepared {
 
 /// The rows a batch of prepared entries becomes once chained onto the head `(seq, hash)`:
 /// computed once, then written with multi-row statements (PostgreSQL, [`write_plan_pg`]) or
-/// cached single-row statements (SQLite's writer thread, see `sqlite_writer.rs`).
+/// cached single-row statements (SQLite's writer, see `sqlite_writer.rs`).
 pub(crate) struct AppendPlan {
     pub(crate) ts_us: i64,
     /// Per entry: the entry, its canonical detail, its targets and correlation ids as JSON.
@@ -442,7 +442,7 @@ pub(crate) fn plan_append(seq: i64, prev: String, batch: &[&Prepared]) -> Result
 }
 
 // The audit tables' insert heads, shared by the PostgreSQL multi-row statements below and the
-// single-row statements of SQLite's writer thread.
+// single-row statements of SQLite's writer.
 macro_rules! insert_audit_row {
     () => {
         "INSERT INTO audit_log (seq, ts_us, actor, action, targets, request_id, correlation_ids, outcome, detail, prev_hash, hash) "

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use crate::error::{Result, StoreError};
 use crate::redact::{FieldRedactor, Redact};
 use crate::sqlite_read::PointReads;
-use crate::write::{Msg, pg_writer_loop};
+use crate::write::{Writer, pg_writer_loop};
 
 /// The newest schema version this binary knows. A database at a newer version is refused.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -155,9 +155,9 @@ pub struct Store {
 pub(crate) struct Inner {
     pub(crate) pool: Pool,
     /// PostgreSQL: the writer task's own connection, also used by the few writes outside its
-    /// batches (outbox claims and marks). SQLite: `None`; those run on the writer thread.
+    /// batches (outbox claims and marks). SQLite: `None`; those run on the writer's connection.
     pub(crate) pg_writer: Option<PgPool>,
-    pub(crate) writer: mpsc::Sender<Msg>,
+    pub(crate) writer: Writer,
     /// SQLite: the inline point readers (see `sqlite_read`).
     pub(crate) point_reads: Option<PointReads>,
     pub(crate) redactor: Arc<dyn Redact>,
@@ -181,23 +181,33 @@ impl Store {
         // connection of its own (so readers never delay a commit, and nothing in the process
         // contends for SQLite's write lock).
         let max_batch = opts.max_batch.max(1);
-        let (tx, rx) = mpsc::channel(max_batch * 4);
-        let (pool, pg_writer, point_reads) = if url.starts_with("sqlite:") {
+        let (pool, pg_writer, writer, point_reads) = if url.starts_with("sqlite:") {
             let (reads, file) = open_sqlite(url, &opts, opts.max_connections.unwrap_or(4)).await?;
             migrate(&Pool::Sqlite(reads.clone())).await?;
             let open =
                 || crate::sqlite_writer::open(&file, opts.sqlite_durability, opts.busy_timeout);
             // WAL checkpoints run beside the writer, not inside its commits.
-            let ckpt_tx = crate::sqlite_writer::spawn_checkpointer(open()?)?;
-            crate::sqlite_writer::spawn(open()?, rx, max_batch, ckpt_tx)?;
+            let checkpoints = crate::sqlite_writer::spawn_checkpointer(open()?)?;
+            let writer = crate::sqlite_writer::SqliteWriter::new(open()?, max_batch, checkpoints);
             let point_reads = PointReads::new(&file, opts.busy_timeout)?;
-            (Pool::Sqlite(reads), None, Some(point_reads))
+            (
+                Pool::Sqlite(reads),
+                None,
+                Writer::Sqlite(writer),
+                Some(point_reads),
+            )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let reads = open_postgres(url, &opts, opts.max_connections.unwrap_or(8)).await?;
             migrate(&Pool::Postgres(reads.clone())).await?;
             let writes = open_postgres(url, &opts, 1).await?;
+            let (tx, rx) = mpsc::channel(max_batch * 4);
             tokio::spawn(pg_writer_loop(writes.clone(), rx, max_batch));
-            (Pool::Postgres(reads), Some(writes), None)
+            (
+                Pool::Postgres(reads),
+                Some(writes),
+                Writer::Postgres(tx),
+                None,
+            )
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
@@ -205,7 +215,7 @@ impl Store {
             inner: Arc::new(Inner {
                 pool,
                 pg_writer,
-                writer: tx,
+                writer,
                 point_reads,
                 redactor: opts.redactor,
             }),
@@ -244,7 +254,7 @@ impl Store {
     }
 
     /// Closes the pools; pending appends already acknowledged are durable. (SQLite's writer
-    /// thread closes its connection once the last handle of the store is dropped.)
+    /// connection closes once the last handle of the store is dropped.)
     pub async fn close(&self) {
         dispatch!(self.pool(), p => p.close().await);
         if let Some(p) = &self.inner.pg_writer {
@@ -253,12 +263,12 @@ impl Store {
     }
 }
 
-/// The read pool, and the database file's path for the writer thread.
+/// The read pool, and the database file's path for the writer's connection.
 async fn open_sqlite(url: &str, opts: &StoreOptions, max: u32) -> Result<(SqlitePool, PathBuf)> {
     let co =
         SqliteConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
     let file = co.get_filename().to_path_buf();
-    // The readers and the writer thread are separate connections: they must share a file.
+    // The readers and the writer are separate connections: they must share a file.
     if url.contains(":memory:") || url.contains("mode=memory") {
         return Err(StoreError::InvalidUrl(
             "an in-memory SQLite database cannot be shared by the store's connections; use a file"

@@ -1,7 +1,7 @@
 //! gcprov-store: the durable store of gcprov.
 //!
 //! One [`Store`] handle over two real backends: SQLite (the embedded default, WAL; reads through
-//! sqlx, writes on a writer thread through rusqlite) and PostgreSQL (sqlx; several replicas
+//! sqlx, writes through one rusqlite connection) and PostgreSQL (sqlx; several replicas
 //! sharing one database). It holds the tamper-evident audit log, the delivery outbox (written in the same transaction as the audit entry that caused each event),
 //! idempotency keys, the IdP-to-Genesys identity map, reconciler checkpoints and the read model of
 //! the org's users and groups. See `docs/architecture/store.md`.

@@ -76,7 +76,7 @@ pub struct OutboxCounts {
 }
 
 /// An event from a row of `outbox`: a sqlx row (`try_get`, the default) or a rusqlite row of
-/// SQLite's writer thread (`get`).
+/// SQLite's writer connection (`get`).
 macro_rules! event_from_row {
     ($row:expr) => {
         event_from_row!($row, try_get)

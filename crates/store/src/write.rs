@@ -1,7 +1,8 @@
 //! The store's single writer: every read-model change, identity link, idempotency key,
 //! reconciler checkpoint, audit append and outbox mark of one process goes through one writer
-//! that owns one database connection and group-commits whatever is queued: on SQLite a thread
-//! of its own (`sqlite_writer`), on PostgreSQL a task (`pg_writer_loop`).
+//! that owns one database connection and group-commits whatever is queued: on SQLite its
+//! callers, on their own threads, one at a time (`sqlite_writer`), on PostgreSQL a task
+//! (`pg_writer_loop`).
 //!
 //! Why: two writers in one process (say a read-model upsert on a pool connection and the audit
 //! writer) contend for SQLite's one write lock, and SQLite's busy handler then sleeps 1, 2, 5,
@@ -329,12 +330,11 @@ pub(crate) struct WriteReq {
     pub(crate) reply: oneshot::Sender<Vec<Result<Committed>>>,
 }
 
-/// A message to the writer.
-pub(crate) enum Msg {
-    Write(WriteReq),
-    /// SQLite only: run a closure on the writer thread's connection, in queue order with the
-    /// writes (the outbox's claims and marks, which must not contend for SQLite's write lock).
-    Run(crate::sqlite_writer::SqliteJob),
+/// The store's writer: SQLite's runs on its callers' threads (`sqlite_writer`), PostgreSQL's is
+/// a task with a connection of its own (`pg_writer_loop`).
+pub(crate) enum Writer {
+    Sqlite(crate::sqlite_writer::SqliteWriter),
+    Postgres(mpsc::Sender<WriteReq>),
 }
 
 /// A bound value of a write run through [`Store::exec_write`].
@@ -415,13 +415,16 @@ impl Store {
     }
 
     async fn submit(&self, jobs: Vec<Job>) -> Result<Vec<Result<Committed>>> {
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .writer
-            .send(Msg::Write(WriteReq { jobs, reply: tx }))
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        rx.await.map_err(|_| StoreError::WriterStopped)
+        match &self.inner.writer {
+            Writer::Sqlite(w) => blocking(|| w.write(jobs)),
+            Writer::Postgres(tx) => {
+                let (reply, rx) = oneshot::channel();
+                tx.send(WriteReq { jobs, reply })
+                    .await
+                    .map_err(|_| StoreError::WriterStopped)?;
+                rx.await.map_err(|_| StoreError::WriterStopped)
+            }
+        }
     }
 
     /// Applies one change on its own (one transaction through the writer).
@@ -431,8 +434,8 @@ impl Store {
     }
 
     /// Runs one write statement (`$n` placeholders) outside the batches, on the writer's
-    /// connection, and returns the rows it affected: on SQLite the writer thread runs it in
-    /// queue order with the batches, on PostgreSQL the writer's own connection does.
+    /// connection, and returns the rows it affected: on SQLite in queue order with the batches,
+    /// on PostgreSQL on the writer's own connection.
     pub(crate) async fn exec_write(&self, sql: &'static str, args: Vec<Arg>) -> Result<u64> {
         match &self.inner.pg_writer {
             Some(p) => Ok(pg_query(sql, args).execute(p).await?.rows_affected()),
@@ -448,22 +451,32 @@ impl Store {
         }
     }
 
-    /// Runs `f` on the SQLite writer thread's connection, in queue order with the writes.
+    /// Runs `f` on the SQLite writer's connection, in queue order with the writes.
     pub(crate) async fn on_sqlite_writer<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: crate::sqlite_writer::SqliteJob = Box::new(move |c| {
-            let _ = tx.send(f(c));
-        });
-        self.inner
-            .writer
-            .send(Msg::Run(job))
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        rx.await.map_err(|_| StoreError::WriterStopped)?
+        match &self.inner.writer {
+            Writer::Sqlite(w) => blocking(|| w.run(f)),
+            Writer::Postgres(_) => Err(StoreError::Invalid(
+                "a SQLite job sent to a PostgreSQL store".into(),
+            )),
+        }
+    }
+}
+
+/// Runs `f`, which blocks this thread (a SQLite write and its fsync), without holding up the
+/// async tasks queued behind the caller: on a multi-threaded Tokio runtime through
+/// `block_in_place`, which hands this worker's other tasks to another thread while `f` runs.
+/// The caller's own task goes on on this thread as soon as `f` returns: unlike a hand-over to a
+/// writer thread, no thread has to be woken (and scheduled, on a busy machine) on the way there
+/// or back. On a current-thread runtime (tests) `f` simply runs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -497,15 +510,14 @@ pub(crate) fn reply_each(reqs: Vec<WriteReq>, mut results: Vec<Result<Committed>
 }
 
 /// PostgreSQL: drains queued work into one transaction per round: every unit in a batch
-/// commits before any of them is acknowledged. (SQLite's writer is a thread of its own, see
-/// `sqlite_writer`.)
-pub(crate) async fn pg_writer_loop(pool: PgPool, mut rx: mpsc::Receiver<Msg>, max_batch: usize) {
+/// commits before any of them is acknowledged. (SQLite's writer runs on its callers' threads,
+/// see `sqlite_writer`.)
+pub(crate) async fn pg_writer_loop(
+    pool: PgPool,
+    mut rx: mpsc::Receiver<WriteReq>,
+    max_batch: usize,
+) {
     while let Some(first) = rx.recv().await {
-        let first = match first {
-            Msg::Write(w) => w,
-            // Never sent to a PostgreSQL store; dropping it answers `WriterStopped`.
-            Msg::Run(_) => continue,
-        };
         let mut size = first.jobs.len();
         let mut reqs = vec![first];
         // Callers woken by the previous batch's acknowledgement may not have re-queued yet:
@@ -515,11 +527,10 @@ pub(crate) async fn pg_writer_loop(pool: PgPool, mut rx: mpsc::Receiver<Msg>, ma
         }
         while size < max_batch {
             match rx.try_recv() {
-                Ok(Msg::Write(r)) => {
+                Ok(r) => {
                     size += r.jobs.len();
                     reqs.push(r);
                 }
-                Ok(Msg::Run(_)) => {}
                 Err(_) => break,
             }
         }
