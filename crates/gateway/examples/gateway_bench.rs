@@ -1,6 +1,6 @@
 //! Gateway benchmark over loopback (bounded request counts; stops by itself).
 //!
-//! `cargo run --release -p gcprov-gateway --example gateway_bench [-- REQUESTS [RATE [full|normal]]]`
+//! `cargo run --release -p gcprov-gateway --example gateway_bench [-- REQUESTS [RATE [full|normal [apart|shared]]]]`
 //!
 //! 1. Latency added by the gateway at a fixed 500 requests/s (open loop): a user PATCH through
 //!    the gateway (normalise, policy, read model, audit, Genesys write) against the same SCIM
@@ -180,19 +180,65 @@ fn report(name: &str, lat: &mut [f64], errors: usize) -> (f64, f64) {
     (p50, p99)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Fourth argument: where the emulator and the gateway run. `apart` (the default): each on a
+/// 2-worker runtime of its own, the bench client on a third, as Genesys Cloud, gcprov and the
+/// IdP are separate programs (they still share the machine's cores). `shared`: all three on one
+/// runtime, where every request's client, gateway and emulator tasks queue behind each other
+/// (the topology of the runs recorded before 5 December 2026).
+fn main() -> Result<(), BoxError> {
+    let shared = match std::env::args().nth(4).as_deref() {
+        None | Some("apart") => false,
+        Some("shared") => true,
+        Some(other) => return Err(format!("topology must be apart or shared, not {other}").into()),
+    };
+    let runtime = |name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(name)
+            .enable_all()
+            .build()
+    };
+    let client = runtime("client")?;
+    let (emu_rt, gw_rt) = if shared {
+        (None, None)
+    } else {
+        (Some(runtime("emulator")?), Some(runtime("gateway")?))
+    };
+    let on = |rt: &Option<tokio::runtime::Runtime>| {
+        rt.as_ref()
+            .map_or_else(|| client.handle().clone(), |r| r.handle().clone())
+    };
+    let (emu_h, gw_h) = (on(&emu_rt), on(&gw_rt));
+    println!(
+        "topology: {}",
+        if shared {
+            "client, gateway and emulator on one runtime"
+        } else {
+            "client, gateway and emulator on runtimes of their own"
+        }
+    );
+    client.block_on(bench(emu_h, gw_h))
+}
+
+async fn bench(
+    emu_rt: tokio::runtime::Handle,
+    gw_rt: tokio::runtime::Handle,
+) -> Result<(), BoxError> {
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2000);
-    let emu = Emulator::start(EmulatorConfig {
-        seed: Some(Seed::from_json_str(demo::DEMO_SEED)?),
-        rate_limit_per_minute: None,
-        generate_users: 1000,
-        ..Default::default()
-    })
-    .await?;
+    // Started on its runtime, a server's listener and connections are served there.
+    let emu = emu_rt
+        .spawn(Emulator::start(EmulatorConfig {
+            seed: Some(Seed::from_json_str(demo::DEMO_SEED)?),
+            rate_limit_per_minute: None,
+            generate_users: 1000,
+            ..Default::default()
+        }))
+        .await??;
     let dir = tempfile::tempdir()?;
     // Third argument: the SQLite durability, `full` (default, fsync per commit) or `normal`
     // (WAL; survives a process crash, not a machine crash): `store.sqlite_synchronous`.
@@ -202,8 +248,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(other) => return Err(format!("durability must be full or normal, not {other}").into()),
     };
     println!("store: SQLite, synchronous={durability:?}");
-    let store =
-        Store::open(StoreOptions::sqlite_in_dir(dir.path()).sqlite_durability(durability)).await?;
     let mut gcfg = ClientConfig::with_api_base(
         url::Url::parse(&emu.base_url())?,
         emu.admin_client_id().to_string(),
@@ -214,20 +258,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cfg.queue.concurrency = 64;
     cfg.queue.max_pending = 10_000;
     cfg.sync.interval_seconds = 0;
-    let gw = Gateway::start(
-        cfg,
-        StartOptions {
-            genesys: Some(gcfg),
-            authenticator: Some(Authenticator::with_tokens(&[(
-                "bench".into(),
-                Role::Admin,
-                hash_token(TOKEN),
-            )])),
-            store: Some(store),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let store_dir = dir.path().to_path_buf();
+    let gw = gw_rt
+        .spawn(async move {
+            let store =
+                Store::open(StoreOptions::sqlite_in_dir(&store_dir).sqlite_durability(durability))
+                    .await?;
+            let gw = Gateway::start(
+                cfg,
+                StartOptions {
+                    genesys: Some(gcfg),
+                    authenticator: Some(Authenticator::with_tokens(&[(
+                        "bench".into(),
+                        Role::Admin,
+                        hash_token(TOKEN),
+                    )])),
+                    store: Some(store),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            Ok::<_, BoxError>(gw)
+        })
+        .await??;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
@@ -368,7 +421,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ok as f64 / secs
     );
 
-    gw.shutdown().await;
-    emu.shutdown().await;
+    gw_rt.spawn(async move { gw.shutdown().await }).await?;
+    emu_rt.spawn(async move { emu.shutdown().await }).await?;
     Ok(())
 }
