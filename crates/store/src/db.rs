@@ -193,7 +193,7 @@ impl Store {
             (
                 Pool::Sqlite(reads),
                 None,
-                Writer::Sqlite(writer),
+                Writer::Sqlite(Box::new(writer)),
                 Some(point_reads),
             )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {

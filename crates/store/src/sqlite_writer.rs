@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior, params};
@@ -137,14 +137,25 @@ pub(crate) enum Work {
 }
 
 /// The process's one SQLite writer. Nothing runs it but its callers: a caller queues its work,
-/// then takes the connection and commits what is queued (its own work and whatever queued
-/// meanwhile) on its own thread, until its own work is done. Callers that queue while a commit
-/// runs wait for the connection and usually find their work committed by that holder's next
-/// round: one transaction, one fsync for all of them (group commit).
+/// then, if no other caller is committing, takes the connection and commits what is queued
+/// (its own work and whatever queued meanwhile) on its own thread, until its own work is done.
+/// Callers that queue while a commit runs wait, and usually find their work committed by that
+/// holder's next round: one transaction, one fsync for all of them (group commit).
 pub(crate) struct SqliteWriter {
-    queue: Mutex<VecDeque<Work>>,
+    queue: Mutex<Queue>,
+    /// Signalled (under `queue`'s lock) after each round's answers and when the holder lets
+    /// the connection go: a waiter whose work was answered returns at once instead of queueing
+    /// for the connection behind the next commit, and one whose work is still queued takes over.
+    changed: Condvar,
+    /// Only ever locked by the caller that set `Queue::busy`.
     state: Mutex<State>,
     max_batch: usize,
+}
+
+struct Queue {
+    work: VecDeque<Work>,
+    /// A caller holds the connection and is committing.
+    busy: bool,
 }
 
 struct State {
@@ -157,7 +168,11 @@ struct State {
 impl SqliteWriter {
     pub(crate) fn new(conn: Connection, max_batch: usize, checkpoints: Checkpoints) -> Self {
         SqliteWriter {
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue {
+                work: VecDeque::new(),
+                busy: false,
+            }),
+            changed: Condvar::new(),
             state: Mutex::new(State {
                 conn,
                 since_checkpoint: 0,
@@ -189,21 +204,42 @@ impl SqliteWriter {
     /// thread blocks for as long as that takes (the store calls this through `write::blocking`,
     /// which keeps the caller's async worker's other tasks running elsewhere).
     fn run_until<T>(&self, work: Work, mut rx: oneshot::Receiver<T>) -> Result<T> {
-        lock(&self.queue).push_back(work);
-        // Whoever held the connection before answered everything it took from the queue, so
-        // once it is ours our work is either answered or still queued.
+        let mut q = lock(&self.queue);
+        q.work.push_back(work);
+        // Wait while someone else commits (its rounds may answer us), unless we are answered.
+        while q.busy {
+            if let Some(answer) = answered(&mut rx) {
+                return answer;
+            }
+            q = self
+                .changed
+                .wait(q)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        if let Some(answer) = answered(&mut rx) {
+            return answer;
+        }
+        // Ours now. Whoever held it before answered everything it took from the queue, so our
+        // work is still queued: run rounds until it is answered.
+        q.busy = true;
+        drop(q);
+        let _holding = Holding(self);
         let mut st = lock(&self.state);
         loop {
-            match rx.try_recv() {
-                Ok(v) => return Ok(v),
-                // A job that panicked dropped its sender.
-                Err(oneshot::error::TryRecvError::Closed) => return Err(StoreError::WriterStopped),
-                Err(oneshot::error::TryRecvError::Empty) => {}
+            if let Some(answer) = answered(&mut rx) {
+                return answer;
             }
             if !self.round(&mut st) {
                 return Err(StoreError::WriterStopped);
             }
         }
+    }
+
+    /// Wakes the waiters after answers were sent. Taking the queue's lock first means no
+    /// waiter is between checking its answer and starting to wait, so none misses the wake-up.
+    fn answered_some(&self) {
+        let _q = lock(&self.queue);
+        self.changed.notify_all();
     }
 
     /// Runs the queue's next closure, or commits its next writes (up to `max_batch` jobs) in
@@ -215,7 +251,7 @@ impl SqliteWriter {
             let mut q = lock(&self.queue);
             let mut size = 0;
             while size < self.max_batch {
-                match q.pop_front() {
+                match q.work.pop_front() {
                     Some(Work::Write(r)) => {
                         size += r.jobs.len();
                         reqs.push(r);
@@ -226,10 +262,11 @@ impl SqliteWriter {
                         // panics fails its own caller (its answer is dropped), not this one.
                         let conn = &mut st.conn;
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
+                        self.answered_some();
                         return true;
                     }
                     Some(run) => {
-                        q.push_front(run);
+                        q.work.push_front(run);
                         break;
                     }
                     None => break,
@@ -261,6 +298,7 @@ impl SqliteWriter {
             st.since_checkpoint = 0;
         }
         reply_each(reqs, results);
+        self.answered_some();
         if st.checkpoints.finished.swap(false, Ordering::Acquire) {
             // The checkpointer's pass copied all but what was committed while it ran. Copying
             // that remainder here, between batches (a few commits' pages), lets the next
@@ -274,6 +312,26 @@ impl SqliteWriter {
             }
         }
         true
+    }
+}
+
+/// The connection's holder: lets it go when dropped (also when a round panics), and a waiter
+/// whose work is still queued takes over.
+struct Holding<'a>(&'a SqliteWriter);
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.queue).busy = false;
+        self.0.changed.notify_all();
+    }
+}
+
+/// The answer, if the work was answered (or its job panicked, which dropped the sender).
+fn answered<T>(rx: &mut oneshot::Receiver<T>) -> Option<Result<T>> {
+    match rx.try_recv() {
+        Ok(v) => Some(Ok(v)),
+        Err(oneshot::error::TryRecvError::Closed) => Some(Err(StoreError::WriterStopped)),
+        Err(oneshot::error::TryRecvError::Empty) => None,
     }
 }
 

@@ -333,7 +333,7 @@ pub(crate) struct WriteReq {
 /// The store's writer: SQLite's runs on its callers' threads (`sqlite_writer`), PostgreSQL's is
 /// a task with a connection of its own (`pg_writer_loop`).
 pub(crate) enum Writer {
-    Sqlite(crate::sqlite_writer::SqliteWriter),
+    Sqlite(Box<crate::sqlite_writer::SqliteWriter>),
     Postgres(mpsc::Sender<WriteReq>),
 }
 
