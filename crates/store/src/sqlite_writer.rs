@@ -207,17 +207,17 @@ impl SqliteWriter {
         let mut q = lock(&self.queue);
         q.work.push_back(work);
         // Wait while someone else commits (its rounds may answer us), unless we are answered.
-        while q.busy {
+        loop {
             if let Some(answer) = answered(&mut rx) {
                 return answer;
+            }
+            if !q.busy {
+                break;
             }
             q = self
                 .changed
                 .wait(q)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        if let Some(answer) = answered(&mut rx) {
-            return answer;
         }
         // Ours now. Whoever held it before answered everything it took from the queue, so our
         // work is still queued: run rounds until it is answered.
