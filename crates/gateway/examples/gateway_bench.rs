@@ -12,8 +12,9 @@
 //! direct PATCH bumps the user's Genesys version behind the gateway's back, so reusing those
 //! users would make every gateway PATCH's first attempt per user a version conflict (re-read
 //! and re-apply: three Genesys calls instead of one), which is not the steady state measured.
-//! It also prints the load average and the disk's `fdatasync` latency in the store's directory
-//! (the floor of a durable commit), since both vary on a shared machine.
+//! It also prints the load average and the disk's `fdatasync` latency in the store's directory,
+//! back to back and at one sync per 1/RATE (the floor of a durable commit at that rate), since
+//! both vary from machine to machine and minute to minute.
 //!
 //! Each path is first warmed up with `REQUESTS / 4` requests of the same kind at the same rate
 //! (on the same users): connection pools, prepared statements and page caches fill during the
@@ -152,21 +153,36 @@ fn written_kib() -> Option<f64> {
     Some(v.trim().parse::<f64>().ok()? / 1024.0)
 }
 
-/// `fdatasync` latency (p50, p99 in ms) of 4 KiB writes in `dir`: what one durable commit costs
-/// at least on this disk right now.
-fn fsync_probe(dir: &std::path::Path) -> std::io::Result<(f64, f64)> {
+/// `fdatasync` latency (p50, p99 in ms) in `dir` after writing 64 KiB (about what one gateway
+/// write adds to the WAL) over a region written before: what a durable commit costs at least on
+/// this disk right now. With `gap`, the probe waits that long between syncs, as commits arrive
+/// at a fixed rate; on the virtual disks measured, a sync that follows a pause was several
+/// times slower than one issued back to back (see docs/benchmarks/gateway.md), so the
+/// back-to-back figure alone understates the floor.
+fn fsync_probe(dir: &std::path::Path, gap: Option<Duration>) -> std::io::Result<(f64, f64)> {
     use std::io::{Seek, SeekFrom, Write};
-    let mut f = std::fs::File::create(dir.join("fsync-probe"))?;
-    let page = [7u8; 4096];
-    let mut lat = Vec::with_capacity(200);
-    for i in 0..200u64 {
-        f.seek(SeekFrom::Start((i % 64) * 4096))?;
-        f.write_all(&page)?;
+    const CHUNK: usize = 64 * 1024;
+    const SLOTS: u64 = 16;
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path)?;
+    let chunk = vec![7u8; CHUNK];
+    for _ in 0..SLOTS {
+        f.write_all(&chunk)?;
+    }
+    f.sync_all()?;
+    let samples = if gap.is_some() { 500 } else { 200 };
+    let mut lat = Vec::with_capacity(samples);
+    for i in 0..samples as u64 {
+        f.seek(SeekFrom::Start((i % SLOTS) * CHUNK as u64))?;
+        f.write_all(&chunk)?;
         let t = Instant::now();
         f.sync_data()?;
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        if let Some(g) = gap {
+            std::thread::sleep(g);
+        }
     }
-    std::fs::remove_file(dir.join("fsync-probe"))?;
+    std::fs::remove_file(&path)?;
     Ok((pct(&mut lat, 0.50), pct(&mut lat, 0.99)))
 }
 
@@ -323,9 +339,14 @@ async fn bench(
         users.len()
     );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let (f50, f99) = fsync_probe(dir.path())?;
+    let rate: u64 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(500);
+    let (b50, b99) = fsync_probe(dir.path(), None)?;
+    let (f50, f99) = fsync_probe(dir.path(), Some(Duration::from_micros(1_000_000 / rate)))?;
     println!(
-        "load average {}; fdatasync in the store's directory p50 {f50:.3} ms, p99 {f99:.3} ms",
+        "load average {}; fdatasync of 64 KiB in the store's directory: back to back p50 {b50:.3} ms, p99 {b99:.3} ms; one per 1/rate p50 {f50:.3} ms, p99 {f99:.3} ms",
         load.split_whitespace()
             .take(3)
             .collect::<Vec<_>>()
@@ -339,10 +360,6 @@ async fn bench(
     let direct_users = Arc::new(first.to_vec());
     let gateway_users = Arc::new(second.to_vec());
 
-    let rate: u64 = std::env::args()
-        .nth(2)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(500);
     let direct = Target {
         http: http.clone(),
         users_url: format!("{emu_base}/api/v2/scim/v2/users"),
