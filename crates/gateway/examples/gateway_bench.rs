@@ -343,6 +343,10 @@ async fn bench(
         .nth(2)
         .and_then(|a| a.parse().ok())
         .unwrap_or(500);
+    // The pacing interval is 1/rate in whole microseconds: it must not be zero.
+    if !(1..=1_000_000).contains(&rate) {
+        return Err(format!("RATE must be 1 to 1000000 requests a second, not {rate}").into());
+    }
     let (b50, b99) = fsync_probe(dir.path(), None)?;
     let (f50, f99) = fsync_probe(dir.path(), Some(Duration::from_micros(1_000_000 / rate)))?;
     println!(
